@@ -1,0 +1,43 @@
+// What a trace does, as the user configured it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "nfqtrace/core/time.hpp"
+#include "nfqtrace/wire/address.hpp"
+
+namespace nfqtrace::core {
+
+using namespace std::chrono_literals;
+
+enum class Mode : std::uint8_t {
+  dup,     // originals pass unchanged; probes are extra TTL-limited copies
+  mangle,  // the TTL of an original is lowered (it is lost when it expires)
+};
+
+struct TraceConfig {
+  Mode mode = Mode::dup;
+  std::uint8_t max_ttl = 30;
+  std::uint8_t ttl_repeat = 3;    // probes per TTL
+  std::uint32_t packet_freq = 6;  // mangle: packets passing between two mangled ones
+  Duration timeout = 1s;          // wait for a probe's reply
+  std::uint8_t gap_limit = 5;     // consecutive silent TTLs that end a trace
+  std::optional<Duration> repeat; // trace an open flow again this often
+  std::uint32_t max_flows = 1000; // traces running at once
+  Duration idle_timeout = 60s;    // a flow silent this long is closed
+  std::uint32_t seed = 1;         // for probe IP IDs; tests fix it
+};
+
+// Which packets the engine traces when the queue hands it others too (with
+// --no-rules the user's own rule decides what is queued).
+struct FlowFilter {
+  std::vector<std::uint16_t> dports, sports;
+  std::optional<wire::Address> host;
+
+  bool empty() const { return dports.empty() && sports.empty() && !host; }
+};
+
+}  // namespace nfqtrace::core

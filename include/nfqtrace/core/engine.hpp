@@ -1,0 +1,146 @@
+// The trace engine: fed the packets of the traced connections, the ICMP
+// errors and the time; it answers with verdicts and hands out probes to send,
+// replies and finished traces. No system calls, no clock, no I/O: the
+// runtime (src/runtime) does those, and tests drive it with made-up packets
+// and a fake clock.
+//
+// Every outgoing packet gets exactly one verdict, at once, and it is always
+// "accept" (in mangle mode possibly with a lower TTL): the connection never
+// waits for the engine.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "nfqtrace/core/config.hpp"
+#include "nfqtrace/core/flow_key.hpp"
+#include "nfqtrace/core/result.hpp"
+#include "nfqtrace/core/trace.hpp"
+#include "nfqtrace/wire/icmp_error.hpp"
+#include "nfqtrace/wire/probe_builder.hpp"
+#include "nfqtrace/wire/tcp_packet.hpp"
+
+namespace nfqtrace::core {
+
+struct Verdict {
+  std::optional<std::uint8_t> set_ttl;  // mangle: accept with this TTL
+};
+
+// A probe to send: a whole IP packet.
+struct ProbePacket {
+  std::array<std::uint8_t, wire::max_probe_size> bytes;
+  std::uint16_t size = 0;
+  std::uint32_t out_ifindex = 0;  // leave like the original did
+  wire::Bytes view() const { return wire::Bytes(bytes.data(), size); }
+};
+
+// Where an outgoing packet came from, beyond its bytes.
+struct PacketMeta {
+  std::uint32_t out_ifindex = 0;
+  bool gso = false;  // a GSO super-packet: never mangled
+};
+
+struct EngineCounters {
+  std::uint64_t packets = 0;             // outgoing packets seen
+  std::uint64_t packets_not_selected = 0;
+  std::uint64_t flows_refused = 0;       // --max-flows reached
+  std::uint64_t probes_sent = 0;
+  std::uint64_t probes_unbuildable = 0;  // e.g. an IPv6 routing header
+  std::uint64_t packets_mangled = 0;
+  std::uint64_t icmp_matched = 0;
+  std::uint64_t icmp_unmatched = 0;      // quotes no probe of a running trace
+  std::uint64_t peer_packets = 0;
+  std::uint64_t peer_evidence = 0;       // the peer showed a probe reached it
+  std::uint64_t traces_started = 0;
+  std::uint64_t traces_ended = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(TraceConfig config, FlowFilter filter = {});
+  ~Engine();
+
+  // An outgoing packet of a selected connection, from the queue.
+  Verdict on_outgoing(const wire::TcpPacket& packet, const PacketMeta& meta, Instant now);
+  // A packet from the peer of a traced connection (its ACKs, SACKs, FIN, RST).
+  void on_peer_packet(const wire::TcpPacket& packet, Instant at);
+  // An ICMP/ICMPv6 error that quotes TCP.
+  void on_icmp(const wire::IcmpError& error, Instant at);
+  // The deadline has passed (or any time: it is cheap to call early).
+  void on_timer(Instant now);
+  // Ends every running trace with reason `stopped`; no probe after this.
+  void stop(Instant now);
+  std::optional<Duration> next_deadline() const;
+
+  // Decisions, to be drained (and cleared) by the caller after each call.
+  std::vector<ProbePacket>& probes() { return probes_; }
+  std::vector<HopEvent>& hop_events() { return hop_events_; }
+  std::vector<TraceResult>& finished_traces() { return finished_; }
+
+  const EngineCounters& counters() const { return counters_; }
+  std::size_t flow_count() const { return flows_.size(); }
+  std::size_t running_traces() const { return running_; }
+  const TraceConfig& config() const { return config_; }
+
+ private:
+  // The first bytes of the last data the flow sent: pure ACKs carry no
+  // payload, so their probes are built from these (a byte-identical copy of
+  // data the peer already has is a harmless duplicate to it).
+  struct SentBytes {
+    std::uint32_t seq = 0;
+    std::uint16_t len = 0;
+    std::array<std::uint8_t, 128> bytes{};
+  };
+
+  struct Flow {
+    std::uint32_t rounds = 0;         // rounds started so far
+    Duration round_started{0};
+    Duration last_seen{0};
+    std::unique_ptr<Trace> trace;     // the round running now, if any
+    bool closing = false;             // FIN or RST seen
+    std::uint32_t packets_since_probe = 0;
+    std::uint32_t packets_without_data = 0;  // dup: waiting for bytes to copy
+    Duration idle_check{0};           // when the pending idle check fires
+    SentBytes sent;
+  };
+  struct Timer {
+    Duration at;
+    FlowKey key;
+    bool operator>(const Timer& o) const { return at > o.at; }
+  };
+
+  bool selected(const wire::TcpPacket& packet) const;
+  Flow* find_or_create(const FlowKey& key, Instant now);
+  void maybe_start_round(const FlowKey& key, Flow& flow, Instant now);
+  void probe_dup(Flow& flow, const wire::TcpPacket& packet, const PacketMeta& meta, Instant now);
+  std::optional<std::uint8_t> probe_mangle(Flow& flow, const wire::TcpPacket& packet,
+                                           const PacketMeta& meta, Instant now);
+  // Collects new replies and a finished round; returns false when the flow
+  // is gone.
+  bool settle(const FlowKey& key, Instant now);
+  void close_flow(const FlowKey& key, Instant now);
+  void expire_idle(const FlowKey& key, Instant now);
+  void arm(const FlowKey& key, Duration at);
+  std::uint16_t next_ip_id();
+
+  TraceConfig config_;
+  FlowFilter filter_;
+  std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::size_t running_ = 0;
+  bool stopped_ = false;
+  std::uint32_t rng_;
+
+  std::vector<ProbePacket> probes_;
+  std::vector<HopEvent> hop_events_;
+  std::vector<TraceResult> finished_;
+  std::vector<std::uint8_t> wanted_;  // scratch, kept to avoid allocation
+  EngineCounters counters_;
+};
+
+}  // namespace nfqtrace::core

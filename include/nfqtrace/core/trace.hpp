@@ -1,0 +1,100 @@
+// One round of tracing one flow: which TTLs still want probes, the probes in
+// flight, the replies matched to them, and when the round is over.
+//
+// A probe is identified by what every ICMP quote carries: its sequence
+// number and IP payload length (plus the IP ID for IPv4). Replies are
+// attributed to the probe they quote, never to "the TTL being probed now".
+//
+// Dup mode probes in two passes: one probe for every TTL at once, then the
+// remaining repeats for TTLs up to the destination (or up to the last
+// answering TTL plus the gap limit) as soon as the first pass has told where
+// the destination is, or has settled. Mangle mode costs the connection a
+// segment per expiring probe, so it probes one TTL at a time, upwards, and
+// never beyond the gap limit ahead of the last answer.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "nfqtrace/core/config.hpp"
+#include "nfqtrace/core/result.hpp"
+
+namespace nfqtrace::core {
+
+struct ProbeIdentity {
+  std::uint32_t seq = 0;
+  std::uint32_t ip_payload_len = 0;  // TCP header + payload
+  std::uint16_t ip_id = 0;           // IPv4 only; 0 and unchecked for IPv6
+};
+
+struct Probe {
+  ProbeIdentity id;
+  std::uint32_t payload_len = 0;
+  std::uint8_t ttl = 0;
+  Duration sent{0};
+  Duration expires{0};
+  bool answered = false;
+  bool expired = false;
+  bool retransmitted = false;  // mangle: the sender resent its bytes
+};
+
+class Trace {
+ public:
+  Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start);
+
+  // TTLs that want a probe now, lowest first, each as often as it wants one.
+  // Mangle mode wants at most one.
+  void wanted_ttls(std::vector<std::uint8_t>& out) const;
+  // True when an outstanding or answered probe of this round uses `seq`;
+  // probes use distinct sequence numbers so replies and SACK blocks name one.
+  bool seq_in_use(std::uint32_t seq) const;
+  // Mangle mode cannot choose the sequence number: the whole identity must
+  // be new (IPv4 pure ACKs differ only in their IP ID).
+  bool identity_in_use(const ProbeIdentity& id) const;
+  void add_probe(const Probe& probe);
+
+  // An ICMP error quoting `id`: the reply, if it matches a probe.
+  bool on_icmp(const ProbeIdentity& id, Reply reply);
+  // The peer's SACK block [left, right): evidence that a probe reached it.
+  bool on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
+                    Instant at, std::uint8_t reply_ttl);
+  // The peer's cumulative ACK: evidence for mangled originals it covers.
+  bool on_peer_ack(std::uint32_t ack, const wire::Address& peer, Instant at,
+                   std::uint8_t reply_ttl);
+  // The sender sent bytes [seq, end) again (mangle: a lost original).
+  void on_retransmission(std::uint32_t seq, std::uint32_t end);
+
+  void expire(Duration now);
+  void close() { closing_ = true; }  // the flow ended: no more probes
+  bool closing() const { return closing_; }
+
+  // The reason the round is over, if it is.
+  std::optional<StopReason> finished() const;
+  TraceResult result(StopReason reason, Instant end) const;
+
+  std::optional<Duration> next_expiry() const;
+  std::uint32_t round() const { return round_; }
+  const std::vector<Probe>& probes() const { return probes_; }
+  // Replies reported since the last call, for streaming.
+  std::vector<HopEvent>& new_replies() { return new_replies_; }
+
+ private:
+  std::uint8_t horizon() const;  // highest TTL still worth probing
+  bool all_settled(std::uint8_t up_to_ttl) const;
+  bool first_pass_settled() const;
+  void record(std::uint8_t ttl, const Reply& reply);
+  std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
+
+  const TraceConfig& config_;
+  FlowKey flow_;
+  std::uint32_t round_;
+  Instant start_;
+  std::vector<Probe> probes_;
+  std::vector<Hop> hops_;  // index ttl - 1
+  std::uint8_t destination_ttl_ = 0;  // 0: not reached (yet)
+  bool closing_ = false;
+  std::vector<HopEvent> new_replies_;
+};
+
+}  // namespace nfqtrace::core

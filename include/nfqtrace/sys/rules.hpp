@@ -1,0 +1,59 @@
+// The packet-filter rules nfqtrace installs for itself, and removes again.
+//
+// Outgoing packets of the selected connections go to the queue (with queue
+// bypass: they flow when nobody listens); our own probes, marked with
+// `probe_mark`, are excluded. The peer's packets that tell us something (SACK
+// blocks, FIN, RST; in mangle mode every acknowledgement) are copied to NFLOG.
+//
+// Two back ends: native nftables when the kernel has the nft `queue`
+// expression, else iptables/ip6tables (xtables NFQUEUE target, which works
+// with either the legacy or the nft variant of iptables).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nfqtrace/sys/error.hpp"
+#include "nfqtrace/wire/address.hpp"
+
+namespace nfqtrace::sys {
+
+struct RuleSpec {
+  std::uint16_t queue_id = 0;
+  std::vector<std::uint16_t> dports;  // outgoing packets to these ports (client)
+  std::vector<std::uint16_t> sports;  // outgoing packets from these ports (server)
+  std::optional<wire::Address> host;  // only this peer; nullopt = any
+  std::optional<std::string> out_interface;  // only packets leaving through it
+  std::uint32_t probe_mark = 0x4e510000;     // packets with (mark & probe_mark) == probe_mark skip the queue
+  std::uint16_t nflog_group = 0;
+  bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
+  bool ipv4 = true, ipv6 = true;
+};
+
+enum class RulesBackend { nftables, xtables };
+
+class Rules {
+ public:
+  // Removes leftovers of an earlier run with the same queue id, then installs
+  // the rules. The whole set goes in atomically or not at all.
+  static Result<Rules> install(const RuleSpec& spec);
+  // Removes whatever rules an earlier run with this queue id left behind.
+  static Status remove_leftovers(std::uint16_t queue_id);
+
+  Rules(Rules&&) noexcept;
+  Rules& operator=(Rules&&) noexcept;
+  ~Rules();  // removes the rules if remove() was not called
+
+  Status remove();
+  RulesBackend backend() const;
+
+ private:
+  struct Impl;
+  explicit Rules(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nfqtrace::sys

@@ -1,0 +1,51 @@
+// ICMP and ICMPv6 errors (time exceeded, destination unreachable) and the TCP
+// header they quote. Anyone can send these: every field is checked, nothing
+// is trusted beyond what the bytes show.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "nfqtrace/wire/address.hpp"
+#include "nfqtrace/wire/bytes.hpp"
+#include "nfqtrace/wire/parse.hpp"
+
+namespace nfqtrace::wire {
+
+enum class IcmpKind : std::uint8_t { time_exceeded, unreachable };
+
+// The header of the packet that caused the error, as the router saw it.
+// RFC 792 routers quote 8 bytes of TCP: ports and sequence number only.
+struct QuotedTcp {
+  Family family = Family::v4;
+  Address src, dst;
+  std::uint8_t ttl = 0;             // what was left of the TTL at the router
+  std::uint16_t ip_id = 0;          // IPv4 only
+  std::uint32_t flow_label = 0;     // IPv6 only
+  std::uint32_t ip_payload_len = 0; // TCP header + payload, from the IP length field
+  std::uint16_t sport = 0, dport = 0;
+  std::uint32_t seq = 0;
+  std::optional<std::uint32_t> ack;  // when the router quoted at least 12 bytes
+  std::uint16_t quoted_tcp_bytes = 0;
+};
+
+struct IcmpError {
+  Family family = Family::v4;
+  Address from;                  // the router (or host) that answered
+  Address to;                    // us
+  std::uint8_t reply_ttl = 0;    // TTL / hop limit the reply arrived with
+  IcmpKind kind = IcmpKind::time_exceeded;
+  std::uint8_t type = 0, code = 0;
+  QuotedTcp quote;
+  Bytes extensions;              // RFC 4884 extension structure, if any
+};
+
+// An IPv4 datagram as a raw IPPROTO_ICMP socket delivers it (IP header first).
+Parsed<IcmpError> parse_icmp4(Bytes datagram);
+
+// An ICMPv6 message as a raw IPPROTO_ICMPV6 socket delivers it (no IPv6
+// header: its addresses and hop limit come from the socket's ancillary data).
+Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address& to,
+                              std::uint8_t hop_limit);
+
+}  // namespace nfqtrace::wire

@@ -1,0 +1,42 @@
+// Why a packet could not be read. Parsers of outside input never throw: they
+// return a value or one of these reasons, which callers count.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+namespace nfqtrace::wire {
+
+enum class ParseError : std::uint8_t {
+  truncated,            // fewer bytes than the headers claim
+  bad_version,          // neither IPv4 nor IPv6, or not the family expected
+  bad_header_length,    // IHL, TCP data offset or extension length out of range
+  bad_total_length,     // IP length field inconsistent with the bytes
+  not_tcp,              // the transport is not TCP
+  not_first_fragment,   // a later fragment carries no TCP header
+  extension_chain,      // IPv6 extension headers too many or malformed
+  not_icmp_error,       // an ICMP type we do not read
+  bad_extension,        // RFC 4884 length or extension structure wrong
+};
+
+std::string_view to_string(ParseError e);
+
+// A parsed value or the reason there is none.
+template <typename T>
+class Parsed {
+ public:
+  Parsed(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
+  Parsed(ParseError error) : error_(error) {}    // NOLINT
+  explicit operator bool() const { return value_.has_value(); }
+  const T& operator*() const { return *value_; }
+  const T* operator->() const { return &*value_; }
+  ParseError error() const { return error_; }
+
+ private:
+  std::optional<T> value_;
+  ParseError error_{};
+};
+
+}  // namespace nfqtrace::wire

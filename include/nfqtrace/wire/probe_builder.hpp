@@ -1,0 +1,34 @@
+// Building probe packets from a packet of the traced connection, and lowering
+// the TTL of a packet in place. Addresses, ports, protocol and IPv6 flow
+// label are copied unchanged so per-flow load balancers hash probes like the
+// connection itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "nfqtrace/wire/tcp_packet.hpp"
+
+namespace nfqtrace::wire {
+
+inline constexpr std::size_t max_probe_size = 60 + 60 + 256;
+
+struct ProbeFields {
+  std::uint32_t seq = 0;    // sequence number of the first payload byte
+  Bytes payload;            // bytes the connection already sent at `seq`
+  std::uint8_t ttl = 1;     // TTL / hop limit
+  std::uint16_t ip_id = 0;  // IPv4 only
+};
+
+// Writes a complete IP+TCP packet with the template's headers (the TCP
+// options, timestamps included, stay as they are), the given fields and
+// correct checksums into `out`. Returns its size, or 0 when the template
+// cannot serve (an IPv6 routing header) or `out` is too small.
+std::size_t build_probe(const TcpPacket& tmpl, const ProbeFields& fields, MutableBytes out);
+
+// Sets the TTL / hop limit of a whole packet in place, fixing the IPv4
+// header checksum incrementally. The TCP checksum does not cover the TTL,
+// so a checksum the kernel left for offload stays valid.
+bool set_ttl(MutableBytes packet, std::uint8_t ttl);
+
+}  // namespace nfqtrace::wire

@@ -1,0 +1,353 @@
+#include "nfqtrace/core/engine.hpp"
+
+#include <algorithm>
+
+namespace nfqtrace::core {
+namespace {
+
+// Probes carry one byte each, two bytes apart: adjacent one-byte duplicates
+// could be merged by the receiver (GRO, D-SACK extension) into one range
+// that names no probe.
+constexpr std::uint32_t probe_stride = 2;
+// Offset 0 would share its sequence number with the original segment.
+constexpr std::uint32_t first_probe_offset = 1;
+
+bool contains(const std::vector<std::uint16_t>& v, std::uint16_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+FlowKey outgoing_key(const wire::TcpPacket& p) { return FlowKey{p.src, p.dst, p.sport, p.dport}; }
+
+}  // namespace
+
+Engine::Engine(TraceConfig config, FlowFilter filter)
+    : config_(config), filter_(std::move(filter)), rng_(config.seed ? config.seed : 1) {
+  if (config_.max_ttl == 0) config_.max_ttl = 1;
+  if (config_.ttl_repeat == 0) config_.ttl_repeat = 1;
+}
+
+Engine::~Engine() = default;
+
+std::uint16_t Engine::next_ip_id() {
+  // xorshift32: IP IDs that do not repeat within a trace and are not a
+  // counter an off-path sender could follow.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 17;
+  rng_ ^= rng_ << 5;
+  return static_cast<std::uint16_t>(rng_ >> 8);
+}
+
+bool Engine::selected(const wire::TcpPacket& p) const {
+  if (filter_.empty()) return true;
+  if (filter_.host && *filter_.host != p.dst) return false;
+  if (filter_.dports.empty() && filter_.sports.empty()) return true;
+  return contains(filter_.dports, p.dport) || contains(filter_.sports, p.sport);
+}
+
+void Engine::arm(const FlowKey& key, Duration at) { timers_.push(Timer{at, key}); }
+
+Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
+  auto it = flows_.find(key);
+  if (it != flows_.end()) return &it->second;
+  Flow& f = flows_[key];
+  f.last_seen = now.mono;
+  f.idle_check = now.mono + config_.idle_timeout;
+  arm(key, f.idle_check);
+  return &f;
+}
+
+void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
+  if (f.trace || f.closing || stopped_) return;
+  if (f.rounds > 0 && (!config_.repeat || now.mono < f.round_started + *config_.repeat)) return;
+  if (running_ >= config_.max_flows) {
+    ++counters_.flows_refused;
+    return;
+  }
+  ++f.rounds;
+  f.round_started = now.mono;
+  f.packets_since_probe = config_.packet_freq;  // the first chance is taken
+  f.packets_without_data = 0;
+  f.trace = std::make_unique<Trace>(config_, key, f.rounds, now);
+  ++running_;
+  ++counters_.traces_started;
+}
+
+Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& meta, Instant now) {
+  ++counters_.packets;
+  Verdict verdict;
+  if (!selected(packet)) {
+    ++counters_.packets_not_selected;
+    return verdict;
+  }
+  const FlowKey key = outgoing_key(packet);
+  const bool ends_flow = packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst);
+  if (ends_flow && !flows_.contains(key)) return verdict;
+
+  Flow& f = *find_or_create(key, now);
+  f.last_seen = now.mono;
+  const wire::Bytes payload = packet.payload();
+  if (f.trace && config_.mode == Mode::mangle && packet.payload_len > 0)
+    f.trace->on_retransmission(packet.seq, packet.end_seq());
+  if (payload.size() >= 2) {
+    f.sent.seq = packet.seq;
+    f.sent.len = static_cast<std::uint16_t>(std::min(payload.size(), f.sent.bytes.size()));
+    std::copy_n(payload.begin(), f.sent.len, f.sent.bytes.begin());
+  }
+  if (ends_flow) {
+    close_flow(key, now);
+    return verdict;
+  }
+  if (packet.has(wire::tcp_flag::syn)) return verdict;  // never probe with a handshake
+
+  maybe_start_round(key, f, now);
+  if (!f.trace) return verdict;
+
+  ++f.packets_since_probe;
+  if (config_.mode == Mode::dup) {
+    probe_dup(f, packet, meta, now);
+  } else {
+    verdict.set_ttl = probe_mangle(f, packet, meta, now);
+  }
+  settle(key, now);
+  return verdict;
+}
+
+void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta& meta,
+                       Instant now) {
+  wanted_.clear();
+  f.trace->wanted_ttls(wanted_);
+  if (wanted_.empty()) return;
+
+  // The bytes the probes copy: this packet's own payload, else the last data
+  // the flow sent. With neither, after packet_freq packets, zero-length
+  // probes below the window (like keepalives): routers still answer them.
+  wire::Bytes source;
+  std::uint32_t source_seq = 0;
+  const wire::Bytes payload = packet.payload();
+  if (payload.size() >= 2) {
+    source = payload;
+    source_seq = packet.seq;
+  } else if (f.sent.len >= 2) {
+    source = wire::Bytes(f.sent.bytes.data(), f.sent.len);
+    source_seq = f.sent.seq;
+  } else if (++f.packets_without_data < config_.packet_freq) {
+    return;
+  }
+
+  const std::uint32_t header_len = packet.tcp_header_len;
+  std::uint32_t offset = first_probe_offset;
+  std::uint32_t below = 1;  // zero-length probes: seq - 1, seq - 3, ...
+  std::size_t sent_now = 0;
+  for (std::uint8_t ttl : wanted_) {
+    wire::ProbeFields fields;
+    fields.ttl = ttl;
+    fields.ip_id = packet.family == wire::Family::v4 ? next_ip_id() : 0;
+    if (!source.empty()) {
+      while (offset < source.size() && f.trace->seq_in_use(source_seq + offset))
+        offset += probe_stride;
+      if (offset >= source.size()) break;  // the rest waits for the next packet
+      fields.seq = source_seq + offset;
+      fields.payload = source.subspan(offset, 1);
+      offset += probe_stride;
+    } else {
+      while (below < 4096 && f.trace->seq_in_use(packet.seq - below)) below += probe_stride;
+      if (below >= 4096) break;
+      fields.seq = packet.seq - below;
+      below += probe_stride;
+    }
+    ProbePacket& out = probes_.emplace_back();
+    out.out_ifindex = meta.out_ifindex;
+    const std::size_t size = wire::build_probe(packet, fields, out.bytes);
+    if (size == 0) {
+      probes_.pop_back();
+      ++counters_.probes_unbuildable;
+      break;
+    }
+    out.size = static_cast<std::uint16_t>(size);
+    Probe p;
+    p.id = ProbeIdentity{fields.seq,
+                         header_len + static_cast<std::uint32_t>(fields.payload.size()),
+                         fields.ip_id};
+    p.payload_len = static_cast<std::uint32_t>(fields.payload.size());
+    p.ttl = ttl;
+    p.sent = now.mono;
+    p.expires = now.mono + config_.timeout;
+    f.trace->add_probe(p);
+    ++sent_now;
+  }
+  if (sent_now > 0) {
+    counters_.probes_sent += sent_now;
+    f.packets_since_probe = 0;
+    arm(outgoing_key(packet), now.mono + config_.timeout);
+  }
+}
+
+std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket& packet,
+                                                 const PacketMeta& meta, Instant now) {
+  if (f.packets_since_probe < config_.packet_freq) return std::nullopt;
+  // The verdict must carry the whole packet: only what was captured whole,
+  // and never a GSO super-packet (its loss would cost dozens of segments).
+  if (meta.gso || packet.captured.size() < std::size_t{packet.ip_header_len} +
+                                               packet.tcp_header_len + packet.payload_len)
+    return std::nullopt;
+  wanted_.clear();
+  f.trace->wanted_ttls(wanted_);
+  if (wanted_.empty()) return std::nullopt;
+  const ProbeIdentity id{packet.seq, std::uint32_t{packet.tcp_header_len} + packet.payload_len,
+                         packet.family == wire::Family::v4 ? packet.ip_id : std::uint16_t{0}};
+  if (f.trace->identity_in_use(id)) return std::nullopt;  // a reply could not tell them apart
+
+  Probe p;
+  p.id = id;
+  p.payload_len = packet.payload_len;
+  p.ttl = wanted_.front();
+  p.sent = now.mono;
+  p.expires = now.mono + config_.timeout;
+  f.trace->add_probe(p);
+  f.packets_since_probe = 0;
+  ++counters_.packets_mangled;
+  ++counters_.probes_sent;
+  arm(outgoing_key(packet), p.expires);
+  return p.ttl;
+}
+
+void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
+  ++counters_.peer_packets;
+  const FlowKey key = outgoing_key(packet).reversed();
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  Flow& f = it->second;
+  f.last_seen = at.mono;
+  if (f.trace) {
+    const wire::SackBlocks sacks = wire::parse_sack(packet.options());
+    for (std::uint8_t i = 0; i < sacks.count; ++i) {
+      if (f.trace->on_peer_sack(sacks.blocks[i].left, sacks.blocks[i].right, packet.src, at,
+                                packet.ttl))
+        ++counters_.peer_evidence;
+    }
+    if (packet.has(wire::tcp_flag::ack) &&
+        f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
+      ++counters_.peer_evidence;
+  }
+  if (packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst)) {
+    close_flow(key, at);
+    return;
+  }
+  settle(key, at);
+}
+
+void Engine::on_icmp(const wire::IcmpError& error, Instant at) {
+  const wire::QuotedTcp& q = error.quote;
+  auto it = flows_.find(FlowKey{q.src, q.dst, q.sport, q.dport});
+  if (it == flows_.end() || !it->second.trace) {
+    ++counters_.icmp_unmatched;
+    return;
+  }
+  Reply reply;
+  reply.addr = error.from;
+  reply.at = at;
+  reply.kind = error.kind == wire::IcmpKind::time_exceeded ? ReplyKind::time_exceeded
+                                                           : ReplyKind::unreachable;
+  reply.icmp_code = error.code;
+  reply.reply_ttl = error.reply_ttl;
+  reply.quoted_ttl = q.ttl;
+  const ProbeIdentity id{q.seq, q.ip_payload_len,
+                         q.family == wire::Family::v4 ? q.ip_id : std::uint16_t{0}};
+  if (it->second.trace->on_icmp(id, reply)) {
+    ++counters_.icmp_matched;
+  } else {
+    ++counters_.icmp_unmatched;
+  }
+  settle(it->first, at);
+}
+
+void Engine::on_timer(Instant now) {
+  while (!timers_.empty() && timers_.top().at <= now.mono) {
+    const Timer timer = timers_.top();
+    timers_.pop();
+    auto it = flows_.find(timer.key);
+    if (it == flows_.end()) continue;
+    Flow& f = it->second;
+    if (f.trace) f.trace->expire(now.mono);
+    if (timer.at == f.idle_check) {
+      const Duration idle_at = f.last_seen + config_.idle_timeout;
+      if (idle_at <= now.mono) {
+        expire_idle(timer.key, now);
+        continue;
+      }
+      f.idle_check = idle_at;
+      arm(timer.key, idle_at);
+    }
+    settle(timer.key, now);
+  }
+}
+
+void Engine::expire_idle(const FlowKey& key, Instant now) {
+  close_flow(key, now);
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  // Silent this long, the flow is gone whatever its probes still wait for.
+  if (it->second.trace) {
+    finished_.push_back(it->second.trace->result(StopReason::closed, now));
+    ++counters_.traces_ended;
+    --running_;
+  }
+  flows_.erase(it);
+}
+
+bool Engine::settle(const FlowKey& key, Instant now) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return false;
+  Flow& f = it->second;
+  if (!f.trace) {
+    if (f.closing) {
+      flows_.erase(it);
+      return false;
+    }
+    return true;
+  }
+  auto& replies = f.trace->new_replies();
+  hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
+  replies.clear();
+  const std::optional<StopReason> reason = f.trace->finished();
+  if (!reason) return true;
+  finished_.push_back(f.trace->result(*reason, now));
+  ++counters_.traces_ended;
+  --running_;
+  f.trace.reset();
+  if (f.closing) {
+    flows_.erase(it);
+    return false;
+  }
+  return true;
+}
+
+void Engine::close_flow(const FlowKey& key, Instant now) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  it->second.closing = true;
+  if (it->second.trace) it->second.trace->close();
+  settle(key, now);
+}
+
+void Engine::stop(Instant now) {
+  stopped_ = true;
+  for (auto& [key, f] : flows_) {
+    if (!f.trace) continue;
+    auto& replies = f.trace->new_replies();
+    hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
+    replies.clear();
+    finished_.push_back(f.trace->result(StopReason::stopped, now));
+    ++counters_.traces_ended;
+    f.trace.reset();
+  }
+  running_ = 0;
+  flows_.clear();
+}
+
+std::optional<Duration> Engine::next_deadline() const {
+  if (timers_.empty()) return std::nullopt;
+  return timers_.top().at;
+}
+
+}  // namespace nfqtrace::core

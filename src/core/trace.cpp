@@ -1,0 +1,218 @@
+#include "nfqtrace/core/trace.hpp"
+
+#include <algorithm>
+
+#include "nfqtrace/wire/tcp_packet.hpp"
+
+namespace nfqtrace::core {
+
+Trace::Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start)
+    : config_(config), flow_(flow), round_(round), start_(start), hops_(config.max_ttl) {
+  for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
+  probes_.reserve(std::size_t{config.max_ttl} * config.ttl_repeat);
+}
+
+std::uint8_t Trace::last_router_ttl() const {
+  for (std::size_t i = hops_.size(); i > 0; --i) {
+    for (const Reply& r : hops_[i - 1].replies)
+      if (r.kind != ReplyKind::destination) return static_cast<std::uint8_t>(i);
+  }
+  return 0;
+}
+
+std::uint8_t Trace::horizon() const {
+  if (destination_ttl_ != 0) return destination_ttl_;
+  const unsigned ahead = unsigned{last_router_ttl()} + config_.gap_limit;
+  return static_cast<std::uint8_t>(std::min<unsigned>(config_.max_ttl, ahead));
+}
+
+bool Trace::all_settled(std::uint8_t up_to_ttl) const {
+  return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
+    return p.ttl > up_to_ttl || p.answered || p.expired;
+  });
+}
+
+bool Trace::first_pass_settled() const { return all_settled(config_.max_ttl); }
+
+void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
+  if (closing_) return;
+  const std::uint8_t limit = destination_ttl_ != 0 ? destination_ttl_ : config_.max_ttl;
+  const std::uint8_t h = horizon();
+
+  if (config_.mode == Mode::mangle) {
+    for (std::uint8_t t = 1; t <= h; ++t) {
+      if (hops_[t - 1u].probes_sent < config_.ttl_repeat) {
+        out.push_back(t);
+        return;
+      }
+    }
+    return;
+  }
+
+  // First pass: every TTL once, all at the same time.
+  bool first_pass_open = false;
+  for (std::uint8_t t = 1; t <= limit; ++t) {
+    if (hops_[t - 1u].probes_sent == 0) {
+      out.push_back(t);
+      first_pass_open = true;
+    }
+  }
+  if (first_pass_open) return;
+  // Second pass: once the first has shown how far to go.
+  if (destination_ttl_ == 0 && !first_pass_settled()) return;
+  for (std::uint8_t t = 1; t <= h; ++t) {
+    for (unsigned n = hops_[t - 1u].probes_sent; n < config_.ttl_repeat; ++n) out.push_back(t);
+  }
+}
+
+bool Trace::seq_in_use(std::uint32_t seq) const {
+  return std::any_of(probes_.begin(), probes_.end(),
+                     [seq](const Probe& p) { return p.id.seq == seq; });
+}
+
+bool Trace::identity_in_use(const ProbeIdentity& id) const {
+  return std::any_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
+    return p.id.seq == id.seq && p.id.ip_payload_len == id.ip_payload_len &&
+           p.id.ip_id == id.ip_id;
+  });
+}
+
+void Trace::add_probe(const Probe& probe) {
+  probes_.push_back(probe);
+  ++hops_[probe.ttl - 1u].probes_sent;
+}
+
+void Trace::record(std::uint8_t ttl, const Reply& reply) {
+  hops_[ttl - 1u].replies.push_back(reply);
+  new_replies_.push_back(HopEvent{flow_, round_, ttl, reply});
+}
+
+bool Trace::on_icmp(const ProbeIdentity& id, Reply reply) {
+  for (Probe& p : probes_) {
+    if (p.id.seq != id.seq || p.id.ip_payload_len != id.ip_payload_len || p.id.ip_id != id.ip_id)
+      continue;
+    if (p.answered) return false;  // a second reply to one probe proves nothing new
+    p.answered = true;
+    reply.rtt = reply.at.mono - p.sent;
+    record(p.ttl, reply);
+    return true;
+  }
+  return false;
+}
+
+namespace {
+Reply destination_reply(const wire::Address& peer, Instant at, std::uint8_t reply_ttl,
+                        const Probe& p) {
+  Reply r;
+  r.addr = peer;
+  r.at = at;
+  r.rtt = at.mono - p.sent;
+  r.kind = ReplyKind::destination;
+  r.reply_ttl = reply_ttl;
+  return r;
+}
+}  // namespace
+
+bool Trace::on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
+                         Instant at, std::uint8_t reply_ttl) {
+  for (Probe& p : probes_) {
+    if (p.answered || p.payload_len == 0 || p.id.seq != left || p.id.seq + p.payload_len != right)
+      continue;
+    p.answered = true;
+    // Probes beyond the first one to arrive only confirm what is known.
+    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) return true;
+    destination_ttl_ = p.ttl;
+    record(p.ttl, destination_reply(peer, at, reply_ttl, p));
+    return true;
+  }
+  return false;
+}
+
+bool Trace::on_peer_ack(std::uint32_t ack, const wire::Address& peer, Instant at,
+                        std::uint8_t reply_ttl) {
+  if (config_.mode != Mode::mangle) return false;
+  bool matched = false;
+  for (Probe& p : probes_) {
+    if (p.answered || p.retransmitted || p.payload_len == 0) continue;
+    if (wire::seq_before(ack, p.id.seq + p.payload_len)) continue;
+    // The peer holds every byte of a mangled original that was never resent:
+    // that very packet was delivered.
+    p.answered = true;
+    matched = true;
+    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) continue;
+    destination_ttl_ = p.ttl;
+    record(p.ttl, destination_reply(peer, at, reply_ttl, p));
+  }
+  return matched;
+}
+
+void Trace::on_retransmission(std::uint32_t seq, std::uint32_t end) {
+  for (Probe& p : probes_) {
+    if (p.payload_len == 0) continue;
+    const std::uint32_t p_end = p.id.seq + p.payload_len;
+    if (wire::seq_before(seq, p_end) && wire::seq_before(p.id.seq, end)) p.retransmitted = true;
+  }
+}
+
+void Trace::expire(Duration now) {
+  for (Probe& p : probes_) {
+    if (!p.answered && !p.expired && p.expires <= now) p.expired = true;
+  }
+}
+
+std::optional<Duration> Trace::next_expiry() const {
+  std::optional<Duration> next;
+  for (const Probe& p : probes_) {
+    if (p.answered || p.expired) continue;
+    if (!next || p.expires < *next) next = p.expires;
+  }
+  return next;
+}
+
+std::optional<StopReason> Trace::finished() const {
+  if (destination_ttl_ != 0) {
+    if (!all_settled(destination_ttl_)) return std::nullopt;
+    for (std::uint8_t t = 1; t <= destination_ttl_; ++t)
+      if (hops_[t - 1u].probes_sent < config_.ttl_repeat)
+        return closing_ ? std::optional(StopReason::closed) : std::nullopt;
+    return StopReason::reached;
+  }
+  if (!all_settled(config_.max_ttl)) return std::nullopt;
+  const std::uint8_t h = horizon();
+  bool all_sent = true;
+  for (std::uint8_t t = 1; t <= h; ++t)
+    if (hops_[t - 1u].probes_sent < config_.ttl_repeat) all_sent = false;
+  if (all_sent) {
+    const unsigned ahead = unsigned{last_router_ttl()} + config_.gap_limit;
+    return ahead <= config_.max_ttl ? StopReason::gaplimit : StopReason::maxttl;
+  }
+  if (closing_) return StopReason::closed;
+  return std::nullopt;
+}
+
+TraceResult Trace::result(StopReason reason, Instant end) const {
+  TraceResult r;
+  r.flow = flow_;
+  r.round = round_;
+  r.mode = config_.mode;
+  r.start = start_;
+  r.end = end;
+  r.reached = destination_ttl_ != 0;
+  r.reason = reason;
+  r.probes_sent = static_cast<std::uint32_t>(probes_.size());
+  std::size_t shown = 0;
+  switch (reason) {
+    case StopReason::reached: shown = destination_ttl_; break;
+    case StopReason::gaplimit: shown = std::size_t{last_router_ttl()} + config_.gap_limit; break;
+    case StopReason::maxttl: shown = config_.max_ttl; break;
+    case StopReason::closed:
+    case StopReason::stopped:
+      shown = destination_ttl_ != 0 ? destination_ttl_ : last_router_ttl();
+      break;
+  }
+  shown = std::min(shown, hops_.size());
+  r.hops.assign(hops_.begin(), hops_.begin() + static_cast<std::ptrdiff_t>(shown));
+  return r;
+}
+
+}  // namespace nfqtrace::core

@@ -1,0 +1,127 @@
+#include "nfqtrace/wire/icmp_error.hpp"
+
+#include <algorithm>
+
+#include "ip_header.hpp"
+#include "nfqtrace/wire/tcp_packet.hpp"
+
+namespace nfqtrace::wire {
+namespace {
+
+// Reads the quoted packet. The quote is usually cut short: only the IP header
+// (with its extension headers) and the first 8 bytes of TCP must be there.
+Parsed<QuotedTcp> parse_quote(Bytes quote, Family expected) {
+  auto ip = detail::parse_ip_header(quote);
+  if (!ip) return ip.error();
+  if (ip->family != expected) return ParseError::bad_version;
+  if (ip->protocol != ip_proto_tcp) return ParseError::not_tcp;
+  if (ip->later_fragment) return ParseError::not_first_fragment;
+  const std::size_t t = ip->header_len;
+  if (quote.size() < t + 8) return ParseError::truncated;
+
+  QuotedTcp q;
+  q.family = ip->family;
+  q.src = ip->src;
+  q.dst = ip->dst;
+  q.ttl = ip->ttl;
+  q.ip_id = ip->ip_id;
+  q.flow_label = ip->flow_label;
+  const std::uint32_t ext_len = ip->family == Family::v6 ? ip->header_len - 40u : 0u;
+  if (ip->family == Family::v4) {
+    if (ip->length_field < ip->header_len) return ParseError::bad_total_length;
+    q.ip_payload_len = ip->length_field - ip->header_len;
+  } else {
+    if (ip->length_field < ext_len) return ParseError::bad_total_length;
+    q.ip_payload_len = ip->length_field - ext_len;
+  }
+  q.sport = load16(quote, t);
+  q.dport = load16(quote, t + 2);
+  q.seq = load32(quote, t + 4);
+  if (quote.size() >= t + 12) q.ack = load32(quote, t + 8);
+  q.quoted_tcp_bytes = static_cast<std::uint16_t>(std::min<std::size_t>(quote.size() - t, 0xffff));
+  return q;
+}
+
+// RFC 4884: a non-zero length field gives the padded length of the original
+// datagram (in `unit` bytes); an extension structure may follow it.
+struct QuoteSplit {
+  Bytes quote;
+  Bytes extensions;
+};
+Parsed<QuoteSplit> split_rfc4884(Bytes body, std::size_t length_units, std::size_t unit) {
+  if (length_units == 0) return QuoteSplit{body, {}};
+  const std::size_t quote_len = length_units * unit;
+  if (quote_len < 128 || quote_len > body.size()) return ParseError::bad_extension;
+  Bytes ext = body.subspan(quote_len);
+  // Extension header: version 2, reserved, checksum; at least one object header.
+  if (ext.size() < 8 || (ext[0] >> 4) != 2) return ParseError::bad_extension;
+  return QuoteSplit{body.first(quote_len), ext};
+}
+
+}  // namespace
+
+Parsed<IcmpError> parse_icmp4(Bytes datagram) {
+  auto outer = detail::parse_ip_header(datagram);
+  if (!outer) return outer.error();
+  if (outer->family != Family::v4) return ParseError::bad_version;
+  if (outer->protocol != 1) return ParseError::not_icmp_error;
+  Bytes icmp = datagram.subspan(outer->header_len);
+  if (outer->length_field >= outer->header_len && outer->length_field < datagram.size())
+    icmp = datagram.subspan(outer->header_len, outer->length_field - outer->header_len);
+  if (icmp.size() < 8) return ParseError::truncated;
+
+  IcmpError e;
+  e.family = Family::v4;
+  e.from = outer->src;
+  e.to = outer->dst;
+  e.reply_ttl = outer->ttl;
+  e.type = icmp[0];
+  e.code = icmp[1];
+  if (e.type == 11 && e.code == 0) {
+    e.kind = IcmpKind::time_exceeded;
+  } else if (e.type == 3) {
+    e.kind = IcmpKind::unreachable;
+  } else {
+    return ParseError::not_icmp_error;
+  }
+  // Byte 5 is the RFC 4884 length in 32-bit words (not for "fragmentation
+  // needed", whose bytes 6-7 are the next-hop MTU).
+  const std::size_t units = (e.type == 3 && e.code == 4) ? 0 : icmp[5];
+  auto split = split_rfc4884(icmp.subspan(8), units, 4);
+  if (!split) return split.error();
+  auto quote = parse_quote(split->quote, Family::v4);
+  if (!quote) return quote.error();
+  e.quote = *quote;
+  e.extensions = split->extensions;
+  return e;
+}
+
+Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address& to,
+                              std::uint8_t hop_limit) {
+  if (from.family != Family::v6 || to.family != Family::v6) return ParseError::bad_version;
+  if (message.size() < 8) return ParseError::truncated;
+  IcmpError e;
+  e.family = Family::v6;
+  e.from = from;
+  e.to = to;
+  e.reply_ttl = hop_limit;
+  e.type = message[0];
+  e.code = message[1];
+  if (e.type == 3 && e.code == 0) {
+    e.kind = IcmpKind::time_exceeded;
+  } else if (e.type == 1) {
+    e.kind = IcmpKind::unreachable;
+  } else {
+    return ParseError::not_icmp_error;
+  }
+  // Byte 4 is the RFC 4884 length in 64-bit words.
+  auto split = split_rfc4884(message.subspan(8), message[4], 8);
+  if (!split) return split.error();
+  auto quote = parse_quote(split->quote, Family::v6);
+  if (!quote) return quote.error();
+  e.quote = *quote;
+  e.extensions = split->extensions;
+  return e;
+}
+
+}  // namespace nfqtrace::wire

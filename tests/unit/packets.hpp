@@ -1,0 +1,148 @@
+// Hand-built packets for tests: written byte by byte here, independently of
+// the library's own builder, so a test can catch the builder's mistakes.
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nfqtrace/wire/address.hpp"
+
+namespace testpkt {
+
+using Buf = std::vector<std::uint8_t>;
+
+inline nfqtrace::wire::Address addr(const std::string& text) {
+  return *nfqtrace::wire::Address::parse(text);
+}
+
+inline void put16(Buf& b, std::size_t at, std::uint16_t v) {
+  b[at] = static_cast<std::uint8_t>(v >> 8);
+  b[at + 1] = static_cast<std::uint8_t>(v);
+}
+inline void put32(Buf& b, std::size_t at, std::uint32_t v) {
+  put16(b, at, static_cast<std::uint16_t>(v >> 16));
+  put16(b, at + 2, static_cast<std::uint16_t>(v));
+}
+
+// Plain RFC 1071 sum, written out separately from the library's.
+inline std::uint16_t inet_sum(const Buf& data, std::uint32_t initial = 0) {
+  std::uint64_t sum = initial;
+  for (std::size_t i = 0; i < data.size(); i += 2) {
+    std::uint32_t word = std::uint32_t{data[i]} << 8;
+    if (i + 1 < data.size()) word |= data[i + 1];
+    sum += word;
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(~sum);
+}
+
+struct Tcp {
+  std::string src = "10.0.0.2", dst = "10.0.9.2";
+  std::uint16_t sport = 41234, dport = 443;
+  std::uint32_t seq = 1000, ack = 5000;
+  std::uint8_t flags = 0x18;  // PSH|ACK
+  std::uint8_t ttl = 64;
+  std::uint16_t ip_id = 0x1234;
+  std::uint32_t flow_label = 0xabcde;
+  Buf options;  // multiple of 4
+  Buf payload;
+};
+
+// The TCP segment (header + payload) with a correct checksum.
+inline Buf tcp_segment(const Tcp& t) {
+  const std::size_t hl = 20 + t.options.size();
+  Buf seg(hl + t.payload.size(), 0);
+  put16(seg, 0, t.sport);
+  put16(seg, 2, t.dport);
+  put32(seg, 4, t.seq);
+  put32(seg, 8, t.ack);
+  seg[12] = static_cast<std::uint8_t>((hl / 4) << 4);
+  seg[13] = t.flags;
+  put16(seg, 14, 502);
+  std::copy(t.options.begin(), t.options.end(), seg.begin() + 20);
+  std::copy(t.payload.begin(), t.payload.end(), seg.begin() + static_cast<std::ptrdiff_t>(hl));
+  auto s = addr(t.src), d = addr(t.dst);
+  Buf pseudo;
+  pseudo.insert(pseudo.end(), s.bytes.begin(), s.bytes.begin() + static_cast<std::ptrdiff_t>(s.size()));
+  pseudo.insert(pseudo.end(), d.bytes.begin(), d.bytes.begin() + static_cast<std::ptrdiff_t>(d.size()));
+  pseudo.push_back(0);
+  pseudo.push_back(6);
+  pseudo.push_back(static_cast<std::uint8_t>(seg.size() >> 8));
+  pseudo.push_back(static_cast<std::uint8_t>(seg.size()));
+  pseudo.insert(pseudo.end(), seg.begin(), seg.end());
+  put16(seg, 16, inet_sum(pseudo));
+  return seg;
+}
+
+inline bool is_v6(const Tcp& t) { return t.src.find(':') != std::string::npos; }
+
+// A whole IPv4 or IPv6 packet (family from the addresses).
+inline Buf ip_packet(const Tcp& t) {
+  Buf seg = tcp_segment(t);
+  auto s = addr(t.src), d = addr(t.dst);
+  Buf p;
+  if (!is_v6(t)) {
+    p.assign(20, 0);
+    p[0] = 0x45;
+    put16(p, 2, static_cast<std::uint16_t>(20 + seg.size()));
+    put16(p, 4, t.ip_id);
+    put16(p, 6, 0x4000);
+    p[8] = t.ttl;
+    p[9] = 6;
+    std::copy_n(s.bytes.begin(), 4, p.begin() + 12);
+    std::copy_n(d.bytes.begin(), 4, p.begin() + 16);
+    put16(p, 10, inet_sum(p));
+  } else {
+    p.assign(40, 0);
+    put32(p, 0, 0x60000000u | t.flow_label);
+    put16(p, 4, static_cast<std::uint16_t>(seg.size()));
+    p[6] = 6;
+    p[7] = t.ttl;
+    std::copy_n(s.bytes.begin(), 16, p.begin() + 8);
+    std::copy_n(d.bytes.begin(), 16, p.begin() + 24);
+  }
+  p.insert(p.end(), seg.begin(), seg.end());
+  return p;
+}
+
+// An ICMP time-exceeded (or unreachable) from `router` to the packet's
+// source, quoting `quote_tcp_bytes` bytes of the TCP header (8 as RFC 792;
+// more as RFC 1812). IPv4: the whole datagram with IP header. IPv6: the
+// ICMPv6 message only (what a raw ICMPv6 socket reads).
+inline Buf icmp_error(const Buf& probe, const std::string& router, std::size_t quote_tcp_bytes = 8,
+                      bool unreachable = false, std::uint8_t arrive_ttl = 1) {
+  const bool v6 = (probe[0] >> 4) == 6;
+  const std::size_t ip_len = v6 ? 40 : 20;
+  Buf quoted(probe.begin(), probe.begin() + static_cast<std::ptrdiff_t>(std::min(probe.size(), ip_len + quote_tcp_bytes)));
+  if (v6) quoted[7] = arrive_ttl; else quoted[8] = arrive_ttl;
+  Buf icmp(8, 0);
+  icmp[0] = v6 ? (unreachable ? 1 : 3) : (unreachable ? 3 : 11);
+  icmp[1] = unreachable ? 1 : 0;
+  icmp.insert(icmp.end(), quoted.begin(), quoted.end());
+  if (v6) return icmp;  // checksum: the kernel checks it before we read
+  put16(icmp, 2, inet_sum(icmp));
+  Buf ip(20, 0);
+  ip[0] = 0x45;
+  put16(ip, 2, static_cast<std::uint16_t>(20 + icmp.size()));
+  ip[8] = 62;
+  ip[9] = 1;
+  auto r = addr(router);
+  std::copy_n(r.bytes.begin(), 4, ip.begin() + 12);
+  std::copy(probe.begin() + 12, probe.begin() + 16, ip.begin() + 16);
+  put16(ip, 10, inet_sum(ip));
+  ip.insert(ip.end(), icmp.begin(), icmp.end());
+  return ip;
+}
+
+// TCP options holding one SACK block [left, right), padded with NOPs.
+inline Buf sack_option(std::uint32_t left, std::uint32_t right) {
+  Buf o = {1, 1, 5, 10, 0, 0, 0, 0, 0, 0, 0, 0};
+  put32(o, 4, left);
+  put32(o, 8, right);
+  return o;
+}
+
+}  // namespace testpkt
