@@ -1,0 +1,422 @@
+// The trace engine driven by a simulated path and a fake clock.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "nfqtrace/core/engine.hpp"
+#include "path_sim.hpp"
+
+using namespace std::chrono_literals;
+using namespace nfqtrace;
+using core::StopReason;
+using sim::Network;
+using sim::Path;
+
+namespace {
+
+Path three_routers() { return Path{{"10.0.1.1", "10.0.2.1", "10.0.3.1"}, {}, true, 1ms, 8}; }
+
+testpkt::Tcp client_flow(bool v6 = false) {
+  testpkt::Tcp t;
+  if (v6) {
+    t.src = "2001:db8::2";
+    t.dst = "2001:db8:9::2";
+  }
+  t.flags = 0x18;
+  return t;
+}
+
+core::TraceConfig config(core::Mode mode = core::Mode::dup) {
+  core::TraceConfig c;
+  c.mode = mode;
+  c.max_ttl = 30;
+  c.ttl_repeat = 3;
+  c.timeout = 1s;
+  c.gap_limit = 5;
+  return c;
+}
+
+std::vector<std::string> addrs(const core::Hop& h) {
+  std::vector<std::string> out;
+  for (const auto& r : h.replies) out.push_back(r.addr.to_string());
+  return out;
+}
+
+}  // namespace
+
+class DupTrace : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DupTrace, FindsEveryHopAndTheDestinationWithExactRtts) {
+  const bool v6 = GetParam();
+  Path path = three_routers();
+  if (v6) path.routers = {"2001:db8:1::1", "2001:db8:2::1", "2001:db8:3::1"};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow(v6));
+  net.stream(20, 10ms);
+
+  ASSERT_EQ(net.traces.size(), 1u);
+  const core::TraceResult& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  EXPECT_TRUE(t.reached);
+  EXPECT_EQ(t.round, 1u);
+  ASSERT_EQ(t.hops.size(), 4u);
+  for (int ttl = 1; ttl <= 3; ++ttl) {
+    const auto& hop = t.hops[static_cast<std::size_t>(ttl - 1)];
+    EXPECT_EQ(hop.ttl, ttl);
+    ASSERT_EQ(hop.replies.size(), 3u) << "ttl " << ttl;
+    for (const auto& r : hop.replies) {
+      EXPECT_EQ(r.addr.to_string(), path.routers[static_cast<std::size_t>(ttl - 1)]);
+      EXPECT_EQ(r.kind, core::ReplyKind::time_exceeded);
+      EXPECT_EQ(r.rtt, 2 * ttl * 1ms);  // the RTT of its own probe
+    }
+  }
+  const auto& last = t.hops[3];
+  ASSERT_EQ(last.replies.size(), 3u);
+  for (const auto& r : last.replies) {
+    EXPECT_EQ(r.kind, core::ReplyKind::destination);
+    EXPECT_EQ(r.addr.to_string(), client_flow(v6).dst);
+    EXPECT_EQ(r.rtt, 8ms);
+  }
+  // Streamed hop events: one per reply, the moment it arrived.
+  EXPECT_EQ(net.hops.size(), 12u);
+  // The whole path within a few round trips of the first packet: the second
+  // pass leaves with the first packet after the destination answered.
+  EXPECT_LE(t.end.mono - t.start.mono, 30ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothFamilies, DupTrace, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "IPv6" : "IPv4"; });
+
+TEST(DupTrace, ProbesUseDistinctNonAdjacentSequenceNumbersAndFewDuplicatesReachThePeer) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  std::set<std::uint32_t> seqs;
+  for (const auto& b : net.sent_probes_) {
+    auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload_len, 1u);
+    EXPECT_TRUE(seqs.insert(p->seq).second) << "seq reused";
+    EXPECT_FALSE(seqs.count(p->seq + 1) || seqs.count(p->seq - 1)) << "adjacent probes";
+  }
+  // First pass: 30 TTLs once; second: two more for TTLs 1..4.
+  EXPECT_EQ(net.sent_probes_.size(), 30u + 8u);
+  // Duplicates reaching the peer: TTL 4..30 once, then two more at TTL 4.
+  EXPECT_EQ(net.peer_dups_received, 27 + 2);
+}
+
+TEST(DupTrace, SilentHopStaysEmptyAndCostsOneTimeout) {
+  Path path = three_routers();
+  path.silent = {2};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(300, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_TRUE(t.hops[1].replies.empty());
+  EXPECT_EQ(t.hops[1].probes_sent, 3);
+  EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
+  EXPECT_LE(t.end.mono - t.start.mono, 1s + 50ms);
+}
+
+TEST(DupTrace, ReorderedRepliesAreAttributedToTheirOwnProbes) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  net.reverse_in_flight();  // TTL 3's reply now comes first, TTL 1's last
+  net.stream(30, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  ASSERT_EQ(t.hops.size(), 4u);
+  for (int ttl = 1; ttl <= 3; ++ttl)
+    for (const auto& r : t.hops[static_cast<std::size_t>(ttl - 1)].replies)
+      EXPECT_EQ(r.addr.to_string(), three_routers().routers[static_cast<std::size_t>(ttl - 1)]);
+}
+
+TEST(DupTrace, LateReplyAfterTimeoutStillCountsForItsProbe) {
+  Path path = three_routers();
+  path.silent = {3};  // keeps the trace open until the second pass expires
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(1, 0ms);
+  // Hold TTL 2's reply to the first pass past its 1 s timeout.
+  for (auto& p : net.in_flight())
+    if (p.icmp && p.when == 4ms) p.when = 1005ms;
+  net.stream(300, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& hop2 = net.traces[0].hops[1];
+  ASSERT_EQ(hop2.replies.size(), 3u);
+  int late = 0;
+  for (const auto& r : hop2.replies) late += r.rtt == 1005ms;
+  EXPECT_EQ(late, 1);
+  EXPECT_EQ(addrs(hop2), std::vector<std::string>(3, "10.0.2.1"));
+}
+
+TEST(DupTrace, RoutersQuotingTheWholeProbeMatchToo) {
+  Path path = three_routers();
+  path.quote_bytes = 1000;  // RFC 1812 routers quote as much as fits
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+  EXPECT_EQ(net.traces[0].hops[0].replies.size(), 3u);
+}
+
+TEST(DupTrace, IcmpThatQuotesNoProbeIsCountedAndIgnored) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  // A time-exceeded quoting the flow's 5-tuple but a guessed sequence number.
+  testpkt::Tcp forged = client_flow();
+  forged.seq = 123456;
+  forged.payload = {1};
+  net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(forged), "203.0.113.66", 8));
+  // And one for a flow nobody traces.
+  testpkt::Tcp other = client_flow();
+  other.sport = 1;
+  net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(other), "203.0.113.66", 8));
+  EXPECT_EQ(engine.counters().icmp_unmatched, 2u);
+  net.stream(30, 10ms);
+  for (const auto& h : net.hops) EXPECT_NE(h.reply.addr.to_string(), "203.0.113.66");
+}
+
+TEST(DupTrace, ASecondReplyToTheSameProbeIsNotCountedTwice) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  auto first = net.sent_probes_.front();  // TTL 1
+  net.advance(5ms);
+  const auto before = net.hops.size();
+  net.inject_icmp(testpkt::icmp_error(first, "10.0.1.1", 8));
+  EXPECT_EQ(net.hops.size(), before);
+}
+
+TEST(DupTrace, SilentPeerEndsAtTheGapLimit) {
+  Path path = three_routers();
+  path.peer_answers = false;
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(400, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::gaplimit);
+  EXPECT_FALSE(t.reached);
+  ASSERT_EQ(t.hops.size(), 3u + 5u);
+  for (std::size_t i = 3; i < 8; ++i) EXPECT_TRUE(t.hops[i].replies.empty());
+}
+
+TEST(DupTrace, PathLongerThanMaxTtlEndsAtMaxTtl) {
+  auto c = config();
+  c.max_ttl = 2;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(400, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::maxttl);
+  EXPECT_EQ(net.traces[0].hops.size(), 2u);
+  for (const auto& b : net.sent_probes_) EXPECT_LE(b[8], 2);
+}
+
+TEST(DupTrace, CloseMidTraceYieldsThePartialTrace) {
+  Path path = three_routers();
+  path.silent = {3};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(1, 9ms);  // the first pass is out, the destination has answered
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+  const auto probes_before = net.sent_probes_.size();
+  net.advance(2s);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::closed);
+  EXPECT_TRUE(t.reached);  // the destination had answered before the close
+  EXPECT_GE(t.hops.size(), 2u);
+  EXPECT_EQ(addrs(t.hops[0]).front(), "10.0.1.1");
+  EXPECT_EQ(net.sent_probes_.size(), probes_before);  // nothing after the FIN
+  EXPECT_EQ(engine.flow_count(), 0u);                // its state is freed
+}
+
+TEST(DupTrace, PeerResetEndsTheFlow) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  testpkt::Tcp rst;
+  rst.src = net.flow().dst;
+  rst.dst = net.flow().src;
+  rst.sport = net.flow().dport;
+  rst.dport = net.flow().sport;
+  rst.flags = 0x04;
+  net.peer_sends(rst);
+  net.advance(2s);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(engine.flow_count(), 0u);
+}
+
+TEST(DupTrace, DownloadClientThatOnlyAcksProbesWithBytesItSentEarlier) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  testpkt::Tcp request = net.flow();
+  request.payload.assign(80, 'G');  // "GET ..." before the download
+  net.send(request);
+  // The trace started on the request; see it through with pure ACKs only.
+  net.flow().seq += 80;
+  for (int i = 0; i < 50; ++i) {
+    testpkt::Tcp ack = net.flow();
+    ack.flags = 0x10;
+    ack.ack += static_cast<std::uint32_t>(1448 * i);
+    net.send(ack);
+    net.advance(10ms);
+  }
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+  EXPECT_EQ(net.traces[0].hops.size(), 4u);
+  EXPECT_EQ(net.traces[0].hops[3].replies.size(), 3u);
+}
+
+TEST(DupTrace, FlowWithoutAnyDataStillFindsTheRoutersWithZeroLengthProbes) {
+  auto c = config();
+  c.packet_freq = 3;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  for (int i = 0; i < 300; ++i) {
+    testpkt::Tcp ack = net.flow();
+    ack.flags = 0x10;
+    net.send(ack);
+    net.advance(10ms);
+  }
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::gaplimit);  // the peer cannot show it was reached
+  EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
+}
+
+TEST(DupTrace, NoProbeAfterTheTraceEndedAndRepeatStartsANewRound) {
+  auto c = config();
+  c.repeat = 2s;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto probes = net.sent_probes_.size();
+  net.stream(100, 10ms);  // still within 2 s of the round's start
+  EXPECT_EQ(net.sent_probes_.size(), probes);
+  net.stream(150, 10ms);
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].round, 2u);
+  EXPECT_EQ(net.traces[1].reason, StopReason::reached);
+}
+
+TEST(DupTrace, MaxFlowsCapsConcurrentTraces) {
+  auto c = config();
+  c.max_flows = 1;
+  core::Engine engine(c);
+  Network a(engine, three_routers(), client_flow());
+  testpkt::Tcp other = client_flow();
+  other.sport = 50000;
+  Network b(engine, three_routers(), other);
+  a.stream(1, 0ms);
+  b.stream(1, 0ms);
+  EXPECT_EQ(engine.running_traces(), 1u);
+  EXPECT_EQ(engine.counters().flows_refused, 1u);
+  EXPECT_TRUE(b.sent_probes_.empty());
+}
+
+TEST(DupTrace, StopEndsRunningTracesWithReasonStopped) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  engine.stop(sim::at(5ms));
+  ASSERT_EQ(engine.finished_traces().size(), 1u);
+  EXPECT_EQ(engine.finished_traces()[0].reason, StopReason::stopped);
+  net.stream(5, 10ms);
+  EXPECT_EQ(net.sent_probes_.size(), 30u);  // nothing after stop
+}
+
+TEST(DupTrace, IdleFlowIsClosedAndForgotten) {
+  auto c = config();
+  c.idle_timeout = 5s;
+  c.repeat = 1s;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  EXPECT_EQ(engine.flow_count(), 1u);
+  net.advance(6s);
+  EXPECT_EQ(engine.flow_count(), 0u);
+  EXPECT_FALSE(engine.next_deadline().has_value());
+}
+
+TEST(DupTrace, EveryOutgoingPacketGetsAnAcceptVerdictUnchanged) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  for (int i = 0; i < 50; ++i) {
+    testpkt::Tcp t = net.flow();
+    t.payload.assign(100, 'z');
+    EXPECT_FALSE(net.send(t).set_ttl.has_value());
+    net.flow().seq += 100;
+  }
+}
+
+TEST(MangleTrace, LowersTtlOfOriginalsUpwardsAndSeesTheDestinationDeliverOne) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = 2;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(200, 5ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(addrs(t.hops[0]), std::vector<std::string>(3, "10.0.1.1"));
+  EXPECT_EQ(t.hops[3].replies.front().kind, core::ReplyKind::destination);
+  // Upwards, three per TTL, never beyond the destination.
+  ASSERT_GE(net.mangled_.size(), 12u);
+  for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(net.mangled_[i], 1 + i / 3);
+  for (auto ttl : net.mangled_) EXPECT_LE(ttl, 4 + 1);
+}
+
+TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = 100;
+  core::Engine engine(c);
+  // The mangled packet dies silently at TTL 1; the sender resends it; the
+  // peer's ACK for the resent bytes must not pass for the probe's delivery.
+  Path path{{"10.0.1.1", "10.0.2.1"}, {1, 2}, true, 1ms, 8};
+  Network net(engine, path, client_flow());
+  testpkt::Tcp first = net.flow();
+  first.payload.assign(100, 'a');
+  ASSERT_EQ(net.send(first).set_ttl, 1);
+  testpkt::Tcp resend = first;
+  resend.ip_id++;
+  ASSERT_FALSE(net.send(resend).set_ttl.has_value());
+  testpkt::Tcp ack;
+  ack.src = first.dst;
+  ack.dst = first.src;
+  ack.sport = first.dport;
+  ack.dport = first.sport;
+  ack.flags = 0x10;
+  ack.ack = first.seq + 100;
+  net.peer_sends(ack);
+  EXPECT_TRUE(net.hops.empty());
+  EXPECT_EQ(engine.counters().peer_evidence, 0u);
+}
+
+TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = 100;
+  core::Engine engine(c);
+  Path path{{}, {}, true, 1ms, 8};  // the peer is one hop away
+  Network net(engine, path, client_flow());
+  testpkt::Tcp first = net.flow();
+  first.payload.assign(100, 'a');
+  ASSERT_EQ(net.send(first).set_ttl, 1);
+  net.advance(5ms);
+  ASSERT_EQ(net.hops.size(), 1u);
+  EXPECT_EQ(net.hops[0].reply.kind, core::ReplyKind::destination);
+  EXPECT_EQ(net.hops[0].reply.rtt, 2ms);
+}

@@ -1,0 +1,215 @@
+// A simulated path for engine tests: routers at TTL 1..n-1 and the peer at
+// distance n. Each probe the engine emits becomes, after a per-hop delay,
+// an ICMP time-exceeded from the router where it expired (unless that router
+// is silent) or, when it reaches the peer, the peer's D-SACK naming it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nfqtrace/core/engine.hpp"
+#include "packets.hpp"
+
+namespace sim {
+
+using namespace std::chrono_literals;
+using nfqtrace::core::Duration;
+using nfqtrace::core::Instant;
+namespace core = nfqtrace::core;
+namespace wire = nfqtrace::wire;
+
+inline Instant at(Duration t) { return Instant{t, t + 1'700'000'000s}; }
+
+struct Path {
+  std::vector<std::string> routers;  // TTL 1.. (the peer comes after them)
+  std::set<int> silent;              // TTLs whose router never answers
+  bool peer_answers = true;          // the peer sends D-SACKs for duplicates
+  Duration per_hop = 1ms;            // one-way delay per hop; RTT = 2 * ttl * per_hop
+  std::size_t quote_bytes = 8;       // TCP bytes routers quote
+  int distance() const { return static_cast<int>(routers.size()) + 1; }
+};
+
+struct Pending {
+  Duration when;
+  testpkt::Buf bytes;
+  bool icmp = true;    // else a peer packet
+  std::string router;  // IPv6 ICMP: the sender (not in the message itself)
+};
+
+class Network {
+ public:
+  Network(core::Engine& engine, Path path, testpkt::Tcp flow)
+      : engine_(engine), path_(std::move(path)), flow_(std::move(flow)) {}
+
+  Duration now() const { return now_; }
+  testpkt::Tcp& flow() { return flow_; }
+
+  // The connection sends a packet: the engine gives its verdict and probes.
+  core::Verdict send(const testpkt::Tcp& t) {
+    testpkt::Buf b = testpkt::ip_packet(t);
+    auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
+    EXPECT_TRUE(p);
+    core::Verdict v = engine_.on_outgoing(*p, core::PacketMeta{}, at(now_));
+    if (v.set_ttl) {
+      mangled_.push_back(*v.set_ttl);
+      testpkt::Buf m = b;
+      wire::set_ttl(wire::MutableBytes(m), *v.set_ttl);
+      route(m, /*is_probe=*/false);
+    }
+    for (const auto& probe : engine_.probes()) {
+      sent_probes_.emplace_back(probe.view().begin(), probe.view().end());
+      route(sent_probes_.back(), true);
+    }
+    engine_.probes().clear();
+    collect();
+    return v;
+  }
+
+  // Sends data packets of `size` bytes, `gap` apart, for `count` packets.
+  void stream(int count, Duration gap, std::size_t size = 200) {
+    for (int i = 0; i < count; ++i) {
+      testpkt::Tcp t = flow_;
+      t.payload.assign(size, static_cast<std::uint8_t>('x' + i % 3));
+      for (std::size_t k = 0; k < size; ++k) t.payload[k] = static_cast<std::uint8_t>(k * 7 + static_cast<std::size_t>(i));
+      send(t);
+      flow_.seq += static_cast<std::uint32_t>(size);
+      flow_.ip_id++;
+      advance(gap);
+    }
+  }
+
+  // Lets time pass, delivering what is due and firing the engine's timer.
+  void advance(Duration d) {
+    const Duration end = now_ + d;
+    for (;;) {
+      std::stable_sort(pending_.begin(), pending_.end(),
+                       [](const Pending& a, const Pending& b) { return a.when < b.when; });
+      Duration next = end;
+      if (!pending_.empty()) next = std::min(next, pending_.front().when);
+      if (auto dl = engine_.next_deadline(); dl && *dl < next) next = std::max(*dl, now_);
+      if (next >= end && (pending_.empty() || pending_.front().when > end)) break;
+      now_ = next;
+      deliver_due();
+      engine_.on_timer(at(now_));
+      collect();
+    }
+    now_ = end;
+    engine_.on_timer(at(now_));
+    collect();
+  }
+
+  // Reverse the order of everything in flight (reordering test).
+  void reverse_in_flight() {
+    std::vector<Duration> times;
+    for (auto& p : pending_) times.push_back(p.when);
+    std::sort(times.begin(), times.end());
+    std::sort(pending_.begin(), pending_.end(),
+              [](const Pending& a, const Pending& b) { return a.when > b.when; });
+    for (std::size_t i = 0; i < pending_.size(); ++i) pending_[i].when = times[i];
+  }
+  std::vector<Pending>& in_flight() { return pending_; }
+
+  // An ICMP error from outside the simulation (IPv6 needs its sender).
+  void inject_icmp(const testpkt::Buf& bytes, const std::string& v6_router = "") {
+    deliver(bytes, true, v6_router);
+    collect();
+  }
+  void peer_sends(const testpkt::Tcp& t) {
+    deliver(testpkt::ip_packet(t), false);
+    collect();
+  }
+
+  std::vector<core::TraceResult> traces;
+  std::vector<core::HopEvent> hops;
+  std::vector<testpkt::Buf> sent_probes_;
+  std::vector<std::uint8_t> mangled_;
+  int peer_dups_received = 0;  // duplicates that reached the peer
+
+ private:
+  void route(const testpkt::Buf& pkt, bool is_probe) {
+    const bool v6 = (pkt[0] >> 4) == 6;
+    const int ttl = v6 ? pkt[7] : pkt[8];
+    const int d = path_.distance();
+    auto parsed = wire::parse_tcp_packet(wire::Bytes(pkt), static_cast<std::uint32_t>(pkt.size()));
+    if (ttl < d) {
+      if (path_.silent.count(ttl)) return;
+      Pending p;
+      p.when = now_ + 2 * ttl * path_.per_hop;
+      const std::string& router = path_.routers[static_cast<std::size_t>(ttl - 1)];
+      if (v6) p.router = router;
+      p.bytes = testpkt::icmp_error(pkt, v6 ? "" : router, path_.quote_bytes);
+      pending_.push_back(std::move(p));
+      return;
+    }
+    // Reached the peer.
+    if (!is_probe) {  // a (mangled) original: the peer acknowledges it
+      testpkt::Tcp ack = reply_template();
+      ack.ack = parsed->end_seq();
+      ack.flags = 0x10;
+      pending_.push_back(Pending{now_ + 2 * d * path_.per_hop, testpkt::ip_packet(ack), false, ""});
+      return;
+    }
+    ++peer_dups_received;
+    if (!path_.peer_answers || parsed->payload_len == 0) return;
+    testpkt::Tcp dsack = reply_template();
+    dsack.flags = 0x10;
+    dsack.options = testpkt::sack_option(parsed->seq, parsed->end_seq());
+    pending_.push_back(Pending{now_ + 2 * d * path_.per_hop, testpkt::ip_packet(dsack), false, ""});
+  }
+
+  testpkt::Tcp reply_template() const {
+    testpkt::Tcp r;
+    r.src = flow_.dst;
+    r.dst = flow_.src;
+    r.sport = flow_.dport;
+    r.dport = flow_.sport;
+    r.seq = flow_.ack;
+    r.ack = flow_.seq;
+    r.ttl = static_cast<std::uint8_t>(64 - path_.distance() + 1);
+    return r;
+  }
+
+  void deliver_due() {
+    while (!pending_.empty() && pending_.front().when <= now_) {
+      Pending p = std::move(pending_.front());
+      pending_.erase(pending_.begin());
+      deliver(p.bytes, p.icmp, p.router);
+    }
+  }
+
+  void deliver(const testpkt::Buf& bytes, bool icmp, const std::string& v6_router = "") {
+    if (icmp) {
+      if (!v6_router.empty()) {
+        auto e = wire::parse_icmp6(wire::Bytes(bytes), testpkt::addr(v6_router),
+                                   testpkt::addr(flow_.src), 60);
+        if (e) engine_.on_icmp(*e, at(now_));
+        return;
+      }
+      auto e = wire::parse_icmp4(wire::Bytes(bytes));
+      if (e) engine_.on_icmp(*e, at(now_));
+      return;
+    }
+    auto p = wire::parse_tcp_packet(wire::Bytes(bytes), static_cast<std::uint32_t>(bytes.size()));
+    if (p) engine_.on_peer_packet(*p, at(now_));
+  }
+
+  void collect() {
+    for (auto& t : engine_.finished_traces()) traces.push_back(t);
+    engine_.finished_traces().clear();
+    for (auto& h : engine_.hop_events()) hops.push_back(h);
+    engine_.hop_events().clear();
+  }
+
+  core::Engine& engine_;
+  Path path_;
+  testpkt::Tcp flow_;
+  Duration now_{0};
+  std::vector<Pending> pending_;
+};
+
+}  // namespace sim
