@@ -50,6 +50,14 @@ class Rules {
   Status remove();
   RulesBackend backend() const;
 
+  // Added so the CLI can report, and the tests check, the back end choice
+  // without installing anything:
+  // The back end install() would use: NFQTRACE_RULES_BACKEND (nftables or
+  // xtables) when set, else nftables when usable, else xtables.
+  static Result<RulesBackend> choose_backend();
+  // Whether nft is installed and the kernel has the nft queue expression.
+  static bool nftables_usable();
+
  private:
   struct Impl;
   explicit Rules(std::unique_ptr<Impl> impl);

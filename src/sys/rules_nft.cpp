@@ -1,0 +1,112 @@
+#include "rules_nft.hpp"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+#include "command.hpp"
+
+namespace nfqtrace::sys::nft {
+namespace {
+
+constexpr unsigned kLogSnaplen = 128;  // as for xtables: headers and options
+
+// "80" or "{ 80, 443 }".
+std::string port_set(const std::vector<std::uint16_t>& ports) {
+  if (ports.size() == 1) return std::to_string(ports.front());
+  return fmt::format("{{ {} }}", fmt::join(ports, ", "));
+}
+
+// What narrows both chains to the spec's peer: its address when set, else
+// the family when only one is wanted.
+std::string peer_match(const RuleSpec& spec, Families families, std::string_view direction) {
+  if (spec.host) {
+    const bool v4 = spec.host->family == wire::Family::v4;
+    return fmt::format("{} {} {} ", v4 ? "ip" : "ip6", direction, spec.host->to_string());
+  }
+  if (families.v4 && !families.v6) return "meta nfproto ipv4 ";
+  if (families.v6 && !families.v4) return "meta nfproto ipv6 ";
+  return "";
+}
+
+std::string queue_rule(const RuleSpec& spec, Families families, std::string_view port_match,
+                       const std::vector<std::uint16_t>& ports) {
+  std::string rule = "\t\t" + peer_match(spec, families, "daddr");
+  if (spec.out_interface) rule += "oifname \"" + *spec.out_interface + "\" ";
+  // Probes carry the mark and must go out untouched; bypass: with nobody
+  // reading the queue the packets still flow.
+  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1} {2} queue num {3} bypass\n",
+                            spec.probe_mark, port_match, port_set(ports), spec.queue_id);
+}
+
+// The peer's packets; `port_match` mirrors the outgoing selection. No iifname:
+// replies may come back through another interface.
+std::string log_rules(const RuleSpec& spec, Families families, std::string_view port_match,
+                      const std::vector<std::uint16_t>& ports) {
+  const std::string match =
+      "\t\t" + peer_match(spec, families, "saddr") + std::string(port_match) + " " + port_set(ports);
+  const std::string log = fmt::format(" log group {} snaplen {} queue-threshold 1\n",
+                                      spec.nflog_group, kLogSnaplen);
+  if (spec.log_all_peer_acks) return match + log;
+  // FIN or RST, else SACK blocks: exclusive, so a packet with both is copied once.
+  return match + " tcp flags & (fin | rst) != 0" + log + match +
+         " tcp flags & (fin | rst) == 0 tcp option sack exists" + log;
+}
+
+Status run_script(const std::string& nft_path, const std::string& script) {
+  auto out = run_command(nft_path, {"nft", "-f", "-"}, script);
+  if (!out) return out.error();
+  if (out->exit_code != 0) return Error{describe_failure("nft -f -", *out)};
+  return Ok{};
+}
+
+}  // namespace
+
+std::string table_name(std::uint16_t queue_id) { return fmt::format("nfqtrace_q{}", queue_id); }
+
+bool queue_supported() {
+  const auto nft = find_program("nft");
+  if (!nft) return false;
+  static constexpr std::string_view probe =
+      "add table inet nfqtrace_probe\n"
+      "add chain inet nfqtrace_probe out { type filter hook postrouting priority mangle; }\n"
+      "add rule inet nfqtrace_probe out tcp dport 9 queue num 0 bypass\n";
+  auto out = run_command(*nft, {"nft", "--check", "-f", "-"}, probe);
+  return out && out->exit_code == 0;
+}
+
+std::string install_script(const RuleSpec& spec, Families families) {
+  const std::string table = "inet " + table_name(spec.queue_id);
+  const auto dports = unique_ports(spec.dports), sports = unique_ports(spec.sports);
+  // add + delete first: the table is replaced whether or not it exists.
+  std::string script = "add table " + table + "\ndelete table " + table + "\n";
+  script += "table " + table + " {\n";
+  script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
+  if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);
+  if (!sports.empty()) script += queue_rule(spec, families, "tcp sport", sports);
+  script += "\t}\n\tchain in {\n\t\ttype filter hook input priority mangle; policy accept;\n";
+  if (!dports.empty()) script += log_rules(spec, families, "tcp sport", dports);
+  if (!sports.empty()) script += log_rules(spec, families, "tcp dport", sports);
+  return script + "\t}\n}\n";
+}
+
+Status install(const RuleSpec& spec, Families families) {
+  const auto nft = find_program("nft");
+  if (!nft) return Error{"nft not found"};
+  return run_script(*nft, install_script(spec, families));
+}
+
+Status remove(std::uint16_t queue_id) {
+  const auto nft = find_program("nft");
+  if (!nft) return Ok{};
+  const std::string table = "inet " + table_name(queue_id);
+  // Fails when the table is absent, or when nf_tables is unusable, in which
+  // case no table of ours can exist either.
+  auto listed = run_command(*nft, {"nft", "list", "table", "inet", table_name(queue_id)});
+  if (!listed) return listed.error();
+  if (listed->exit_code != 0) return Ok{};
+  // add + delete: still right if someone deleted it since we looked.
+  return run_script(*nft, "add table " + table + "\ndelete table " + table + "\n");
+}
+
+}  // namespace nfqtrace::sys::nft

@@ -1,0 +1,83 @@
+#include "rules_spec.hpp"
+
+#include <net/if.h>
+
+#include <algorithm>
+
+namespace nfqtrace::sys {
+namespace {
+
+Status validate_interface(const std::string& name) {
+  const std::string shown = "\"" + printable(name) + "\"";
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    return Error{"invalid interface name " + shown + ": must be 1 to " +
+                 std::to_string(IFNAMSIZ - 1) + " characters"};
+  }
+  for (const char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    // Wildcards ('+' for iptables, '*' for nft) are refused rather than
+    // translated: a traceroute follows one connection, on one interface.
+    // Quotes and backslashes would break the scripts fed to the tools.
+    if (u <= ' ' || u >= 0x7f || c == '/' || c == '"' || c == '\'' || c == '\\' || c == '+' ||
+        c == '*') {
+      return Error{"invalid interface name " + shown + ": no spaces, quotes, '/', '+' or '*'"};
+    }
+  }
+  // The tools accept any name, even of no interface; a typo would then make
+  // the trace wait forever for packets, so insist that it exists.
+  if (::if_nametoindex(name.c_str()) == 0) return Error{"no network interface named " + shown};
+  return Ok{};
+}
+
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < ' ' || u == 0x7f) c = '?';
+  }
+  return out;
+}
+
+Status validate(const RuleSpec& spec) {
+  if (spec.dports.empty() && spec.sports.empty()) {
+    return Error{"no connection selected: give at least one destination or source port"};
+  }
+  const auto zero = [](std::uint16_t port) { return port == 0; };
+  if (std::any_of(spec.dports.begin(), spec.dports.end(), zero) ||
+      std::any_of(spec.sports.begin(), spec.sports.end(), zero)) {
+    return Error{"TCP port 0 cannot be selected"};
+  }
+  // A zero mask would make the "not a probe" test fail for every packet, so
+  // nothing would ever be queued.
+  if (spec.probe_mark == 0) return Error{"the probe mark must have at least one bit set"};
+  if (!spec.ipv4 && !spec.ipv6) return Error{"neither IPv4 nor IPv6 is enabled"};
+  if (spec.host) {
+    const bool v6 = spec.host->family == wire::Family::v6;
+    if (v6 ? !spec.ipv6 : !spec.ipv4) {
+      return Error{"host " + spec.host->to_string() + " is " + (v6 ? "IPv6" : "IPv4") +
+                   ", which is disabled"};
+    }
+  }
+  if (spec.out_interface) {
+    if (auto ok = validate_interface(*spec.out_interface); !ok) return ok;
+  }
+  return Ok{};
+}
+
+Families wanted_families(const RuleSpec& spec) {
+  if (spec.host) {
+    const bool v6 = spec.host->family == wire::Family::v6;
+    return Families{!v6, v6};
+  }
+  return Families{spec.ipv4, spec.ipv6};
+}
+
+std::vector<std::uint16_t> unique_ports(std::vector<std::uint16_t> ports) {
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
+}  // namespace nfqtrace::sys

@@ -1,0 +1,224 @@
+#include "rules_xtables.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "command.hpp"
+#include "rules_spec.hpp"
+
+namespace nfqtrace::sys::xtables {
+namespace {
+
+// Copies of the peer's packets are cut to this many bytes: the IP and TCP
+// headers with their options are all the engine reads.
+constexpr unsigned kLogSnaplen = 128;
+
+std::string tool_prefix(wire::Family family) {
+  return family == wire::Family::v4 ? "iptables" : "ip6tables";
+}
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(separator, start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) parts.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+Result<std::string> save(const Tools& tools) {
+  auto out = run_command(tools.save_path, {tools.save_name, "-t", "mangle"});
+  if (!out) return out.error();
+  if (out->exit_code != 0) return Error{describe_failure(tools.save_name + " -t mangle", *out)};
+  return std::move(out->out);
+}
+
+// The script line iptables-restore blames: "line 4 failed" (commit errors)
+// or "Error occurred at line: 4" (parse errors).
+std::optional<std::size_t> blamed_line(std::string_view err) {
+  for (std::size_t pos = err.find("line"); pos != std::string_view::npos;
+       pos = err.find("line", pos)) {
+    pos += 4;
+    while (pos < err.size() && (err[pos] == ':' || err[pos] == ' ')) ++pos;
+    std::size_t number = 0, digits = 0;
+    for (; pos < err.size() && err[pos] >= '0' && err[pos] <= '9' && digits < 7; ++pos, ++digits) {
+      number = number * 10 + static_cast<std::size_t>(err[pos] - '0');
+    }
+    if (digits > 0) return number;
+  }
+  return std::nullopt;
+}
+
+Status restore(const Tools& tools, const std::string& script) {
+  // --wait: the legacy variant shares a lock with every other iptables user.
+  auto out = run_command(tools.restore_path, {tools.restore_name, "--wait=10", "--noflush"}, script);
+  if (!out) return out.error();
+  if (out->exit_code == 0) return Ok{};
+  // "line 7 failed" alone does not say much; quote line 7.
+  std::string message = describe_failure(tools.restore_name + " --noflush", *out);
+  const auto lines = split(script, '\n');
+  if (auto n = blamed_line(out->err); n && *n >= 1 && *n <= lines.size()) {
+    message += " (script line " + std::to_string(*n) + ": " + std::string(lines[*n - 1]) + ")";
+  }
+  return Error{message};
+}
+
+// Reads the current state, makes a script from the leftovers found there
+// (nullopt: nothing to do) and applies it. Tried twice: a change by someone
+// else between our save and our restore makes the restore fail.
+template <typename MakeScript>
+Status apply(wire::Family family, std::uint16_t queue_id, MakeScript make_script) {
+  const auto tools = find_tools(family);
+  if (!tools) return Error{tool_prefix(family) + "-save or " + tool_prefix(family) + "-restore not found"};
+  Status result = Ok{};
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto saved = save(*tools);
+    if (!saved) return saved.error();
+    const std::optional<std::string> script = make_script(find_leftovers(*saved, queue_id));
+    if (!script) return Ok{};
+    result = restore(*tools, *script);
+    if (result) return result;
+  }
+  return result;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// -D for every jump (each -D removes one copy), -F for every chain.
+std::string clearing_lines(const Leftovers& leftovers) {
+  std::string lines;
+  for (const std::string& rule : leftovers.jump_rules) lines += "-D" + rule.substr(2) + "\n";
+  for (const std::string& chain : leftovers.chains) lines += "-F " + chain + "\n";
+  return lines;
+}
+
+std::string address_match(const RuleSpec& spec, std::string_view option) {
+  if (!spec.host) return "";
+  return fmt::format(" {} {}/{}", option, spec.host->to_string(),
+                     spec.host->family == wire::Family::v4 ? 32 : 128);
+}
+
+// Written in iptables-save's own order, so that the saved rules read the same.
+std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+  std::string rule = "-A " + out_chain(spec.queue_id) + address_match(spec, "-d");
+  if (spec.out_interface) rule += " -o " + *spec.out_interface;
+  // Our probes carry the mark and must go out untouched.
+  rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x} -m tcp {1} {2}", spec.probe_mark,
+                      port_option, port);
+  // --queue-bypass: with nobody reading the queue the packets still flow.
+  return rule + fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
+}
+
+// The peer's packets: `port_option` is the mirror of the outgoing selection.
+// No -i: replies may come back through another interface than -o.
+std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+  const std::string match = fmt::format("-A {}{} -p tcp -m tcp {} {}", in_chain(spec.queue_id),
+                                        address_match(spec, "-s"), port_option, port);
+  const std::string log =
+      fmt::format(" -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
+                  spec.nflog_group, kLogSnaplen);
+  if (spec.log_all_peer_acks) return match + log;
+  // FIN or RST, else SACK blocks (option 5): exclusive, so that a packet with
+  // both is copied once (NFLOG does not end the chain).
+  return match + " ! --tcp-flags FIN,RST NONE" + log + match +
+         " --tcp-option 5 --tcp-flags FIN,RST NONE" + log;
+}
+
+}  // namespace
+
+std::optional<Tools> find_tools(wire::Family family) {
+  const std::string prefix = tool_prefix(family);
+  auto save_path = find_program(prefix + "-save");
+  auto restore_path = find_program(prefix + "-restore");
+  if (!save_path || !restore_path) return std::nullopt;
+  return Tools{prefix + "-save", *save_path, prefix + "-restore", *restore_path};
+}
+
+Status check_usable(wire::Family family) {
+  const auto tools = find_tools(family);
+  if (!tools) return Error{tool_prefix(family) + "-save or " + tool_prefix(family) + "-restore not found"};
+  // ip6tables-nft may still read an empty table when IPv6 is off; the
+  // restore would then fail.
+  if (family == wire::Family::v6 && ::access("/proc/sys/net/ipv6", F_OK) != 0) {
+    return Error{"IPv6 is disabled in the kernel"};
+  }
+  auto saved = save(*tools);
+  if (!saved) return saved.error();
+  return Ok{};
+}
+
+std::string out_chain(std::uint16_t queue_id) { return fmt::format("NFQTRACE-Q{}-OUT", queue_id); }
+std::string in_chain(std::uint16_t queue_id) { return fmt::format("NFQTRACE-Q{}-IN", queue_id); }
+
+Leftovers find_leftovers(std::string_view saved, std::uint16_t queue_id) {
+  const std::vector<std::string> ours{out_chain(queue_id), in_chain(queue_id)};
+  const auto is_ours = [&](std::string_view name) {
+    return std::find(ours.begin(), ours.end(), name) != ours.end();
+  };
+  Leftovers found;
+  for (std::string_view line : split(saved, '\n')) {
+    if (line.starts_with(':')) {  // ":CHAIN POLICY [counters]"
+      const auto words = split(line.substr(1), ' ');
+      if (!words.empty() && is_ours(words[0])) found.chains.emplace_back(words[0]);
+    } else if (line.starts_with("-A ")) {
+      const auto words = split(line, ' ');
+      for (std::size_t i = 0; i + 1 < words.size(); ++i) {
+        if ((words[i] == "-j" || words[i] == "-g") && is_ours(words[i + 1])) {
+          found.jump_rules.emplace_back(line);
+          break;
+        }
+      }
+    }
+  }
+  return found;
+}
+
+std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
+  const std::string out = out_chain(spec.queue_id), in = in_chain(spec.queue_id);
+  std::string script = "*mangle\n";
+  for (const std::string& chain : {out, in}) {
+    if (!contains(leftovers.chains, chain)) script += ":" + chain + " - [0:0]\n";
+  }
+  script += clearing_lines(leftovers);
+  for (std::uint16_t port : unique_ports(spec.dports)) script += queue_rule(spec, "--dport", port);
+  for (std::uint16_t port : unique_ports(spec.sports)) script += queue_rule(spec, "--sport", port);
+  for (std::uint16_t port : unique_ports(spec.dports)) script += log_rules(spec, "--sport", port);
+  for (std::uint16_t port : unique_ports(spec.sports)) script += log_rules(spec, "--dport", port);
+  // Last in POSTROUTING: an accept verdict from the queue ends the packet's
+  // walk through this table, so rules after ours (TCPMSS, DSCP, ...) would be
+  // skipped; last, they have run and we see the packet as it leaves.
+  script += "-A POSTROUTING -p tcp -j " + out + "\n";
+  // First in INPUT: NFLOG lets the packet go on, and no earlier ACCEPT can
+  // hide the peer's packets from us.
+  script += "-I INPUT 1 -p tcp -j " + in + "\n";
+  return script + "COMMIT\n";
+}
+
+std::string removal_script(const Leftovers& leftovers) {
+  std::string script = "*mangle\n" + clearing_lines(leftovers);
+  for (const std::string& chain : leftovers.chains) script += "-X " + chain + "\n";
+  return script + "COMMIT\n";
+}
+
+Status install(const RuleSpec& spec, wire::Family family) {
+  return apply(family, spec.queue_id, [&](const Leftovers& leftovers) -> std::optional<std::string> {
+    return install_script(spec, leftovers);
+  });
+}
+
+Status remove(std::uint16_t queue_id, wire::Family family) {
+  if (!find_tools(family)) return Ok{};  // without the tools nobody set such rules
+  return apply(family, queue_id, [](const Leftovers& leftovers) -> std::optional<std::string> {
+    if (leftovers.empty()) return std::nullopt;
+    return removal_script(leftovers);
+  });
+}
+
+}  // namespace nfqtrace::sys::xtables

@@ -1,0 +1,540 @@
+// The packet-filter rules, checked the way users meet them: what
+// iptables-save shows, that nothing stays behind, and that a live TCP
+// connection keeps working with nobody reading the queue. netns_main.cpp has
+// put this process in a network namespace of its own, so the rules installed
+// here never reach the machine's real tables.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "nfqtrace/sys/rules.hpp"
+// Internal: the nft script, checked by nft itself even where the kernel lacks
+// the queue expression and the nft back end cannot be installed.
+#include "../../src/sys/rules_nft.hpp"
+
+namespace nfqtrace::sys {
+namespace {
+
+// Runs a shell command for the test's own checks (the code under test never
+// uses a shell) and returns its stdout.
+std::string shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  ::pclose(pipe);
+  return out;
+}
+
+bool succeeds(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+  std::vector<std::string> found;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (line.find(needle) != std::string::npos) found.push_back(line);
+    start = end + 1;
+  }
+  return found;
+}
+
+// Our lines in `iptables-save -t mangle` (tool "iptables") or ip6tables-save.
+std::set<std::string> saved_rules(const std::string& tool = "iptables", const std::string& needle = "NFQTRACE") {
+  const auto found = lines_with(shell(tool + "-save -t mangle 2>/dev/null"), needle);
+  return {found.begin(), found.end()};
+}
+
+std::size_t nfqtrace_lines(const std::string& tool = "iptables") { return saved_rules(tool).size(); }
+
+// Sets an environment variable for one test, then puts the old value back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+wire::Address address(const char* text) { return *wire::Address::parse(text); }
+
+bool one_line(const std::string& message) {
+  return !message.empty() && message.find('\n') == std::string::npos;
+}
+
+// The xtables tests force that back end (on a machine whose kernel has the
+// nft queue expression, nftables would otherwise be chosen) and clear the
+// queue ids they used whatever happens.
+class RulesXtables : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (std::uint16_t id : used_) (void)Rules::remove_leftovers(id);
+  }
+  RuleSpec spec(std::uint16_t queue_id) {
+    used_.push_back(queue_id);
+    RuleSpec s;
+    s.queue_id = queue_id;
+    s.nflog_group = queue_id;
+    return s;
+  }
+
+ private:
+  ScopedEnv backend_{"NFQTRACE_RULES_BACKEND", "xtables"};
+  std::vector<std::uint16_t> used_;
+};
+
+TEST_F(RulesXtables, InstallShowsTheSelection) {
+  RuleSpec s = spec(7);
+  s.dports = {443, 80, 443};  // the duplicate gives no second rule
+  s.sports = {8080};
+  s.host = address("127.0.0.1");
+  s.out_interface = "lo";
+  s.nflog_group = 3;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  EXPECT_EQ(rules->backend(), RulesBackend::xtables);
+
+  const std::string out_head = "-A NFQTRACE-Q7-OUT -d 127.0.0.1/32 -o lo -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp ";
+  const std::string queue = " -j NFQUEUE --queue-num 7 --queue-bypass";
+  const std::string log = " -j NFLOG --nflog-group 3 --nflog-size 128 --nflog-threshold 1";
+  const std::string in_head = "-A NFQTRACE-Q7-IN -s 127.0.0.1/32 -p tcp -m tcp ";
+  const std::set<std::string> expected{
+      ":NFQTRACE-Q7-IN - [0:0]",
+      ":NFQTRACE-Q7-OUT - [0:0]",
+      "-A POSTROUTING -p tcp -j NFQTRACE-Q7-OUT",
+      "-A INPUT -p tcp -j NFQTRACE-Q7-IN",
+      out_head + "--dport 80" + queue,
+      out_head + "--dport 443" + queue,
+      out_head + "--sport 8080" + queue,
+      // The peer's side of the same connections: FIN or RST, else SACK.
+      in_head + "--sport 80 ! --tcp-flags FIN,RST NONE" + log,
+      in_head + "--sport 80 --tcp-option 5 --tcp-flags FIN,RST NONE" + log,
+      in_head + "--sport 443 ! --tcp-flags FIN,RST NONE" + log,
+      in_head + "--sport 443 --tcp-option 5 --tcp-flags FIN,RST NONE" + log,
+      in_head + "--dport 8080 ! --tcp-flags FIN,RST NONE" + log,
+      in_head + "--dport 8080 --tcp-option 5 --tcp-flags FIN,RST NONE" + log,
+  };
+  EXPECT_EQ(saved_rules(), expected);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u) << "an IPv4 host needs no IPv6 rules";
+}
+
+TEST_F(RulesXtables, WithoutHostBothFamiliesAndAllAcksWhenAsked) {
+  RuleSpec s = spec(8);
+  s.dports = {22};
+  s.log_all_peer_acks = true;
+  s.probe_mark = 0x100;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  for (const std::string tool : {"iptables", "ip6tables"}) {
+    const std::set<std::string> expected{
+        ":NFQTRACE-Q8-IN - [0:0]",
+        ":NFQTRACE-Q8-OUT - [0:0]",
+        "-A POSTROUTING -p tcp -j NFQTRACE-Q8-OUT",
+        "-A INPUT -p tcp -j NFQTRACE-Q8-IN",
+        "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x100/0x100 -m tcp --dport 22 -j NFQUEUE "
+        "--queue-num 8 --queue-bypass",
+        "-A NFQTRACE-Q8-IN -p tcp -m tcp --sport 22 -j NFLOG --nflog-group 8 --nflog-size 128 "
+        "--nflog-threshold 1",
+    };
+    EXPECT_EQ(saved_rules(tool), expected) << tool;
+  }
+}
+
+TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
+  RuleSpec s = spec(9);
+  s.dports = {80};
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  ASSERT_GT(nfqtrace_lines(), 0u);
+  ASSERT_GT(nfqtrace_lines("ip6tables"), 0u);
+  auto removed = rules->remove();
+  ASSERT_TRUE(removed) << removed.error().message();
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+  auto again = rules->remove();
+  EXPECT_TRUE(again) << again.error().message();
+  EXPECT_TRUE(Rules::remove_leftovers(9)) << "nothing left is fine";
+}
+
+TEST_F(RulesXtables, DestructorRemovesAndMoveKeepsOneOwner) {
+  RuleSpec s = spec(10);
+  s.sports = {5000};
+  {
+    auto rules = Rules::install(s);
+    ASSERT_TRUE(rules) << rules.error().message();
+    Rules moved = std::move(rules.value());
+    EXPECT_GT(nfqtrace_lines(), 0u) << "the moved-from object removed nothing";
+  }
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+}
+
+TEST_F(RulesXtables, InstallReplacesLeftoversOfAKilledRun) {
+  RuleSpec s = spec(11);
+  s.dports = {80};
+  // A killed run: our chains with stale rules, the jump twice, an IN chain
+  // nobody jumps to, and the IPv6 half of a run without host.
+  ASSERT_TRUE(succeeds("iptables -t mangle -N NFQTRACE-Q11-OUT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -A NFQTRACE-Q11-OUT -p udp -j ACCEPT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -A POSTROUTING -j NFQTRACE-Q11-OUT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -A POSTROUTING -j NFQTRACE-Q11-OUT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -N NFQTRACE-Q11-IN"));
+  ASSERT_TRUE(succeeds("ip6tables -t mangle -N NFQTRACE-Q11-OUT"));
+  ASSERT_TRUE(succeeds("ip6tables -t mangle -A POSTROUTING -j NFQTRACE-Q11-OUT"));
+  s.host = address("127.0.0.1");
+
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  const auto saved = saved_rules();
+  EXPECT_EQ(lines_with(shell("iptables-save -t mangle"), "-A POSTROUTING").size(), 1u)
+      << "exactly one jump, not three";
+  EXPECT_TRUE(lines_with(shell("iptables-save -t mangle"), "udp").empty()) << "stale rule kept";
+  EXPECT_TRUE(saved.count("-A INPUT -p tcp -j NFQTRACE-Q11-IN"));
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u) << "the IPv6 leftovers of the earlier run stayed";
+}
+
+TEST_F(RulesXtables, RemoveLeftoversCopesWithAnyPart) {
+  (void)spec(12);
+  ASSERT_TRUE(succeeds("iptables -t mangle -N NFQTRACE-Q12-IN"));  // chain, no jump
+  ASSERT_TRUE(succeeds("iptables -t mangle -N NFQTRACE-Q12-OUT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -A OUTPUT -p tcp --dport 1 -j NFQTRACE-Q12-OUT"));
+  ASSERT_TRUE(succeeds("iptables -t mangle -A NFQTRACE-Q12-OUT -j NFQTRACE-Q12-IN"));
+  ASSERT_TRUE(succeeds("ip6tables -t mangle -N NFQTRACE-Q12-IN"));
+  ASSERT_TRUE(succeeds("ip6tables -t mangle -I INPUT -j NFQTRACE-Q12-IN"));
+  ASSERT_TRUE(succeeds("ip6tables -t mangle -I INPUT -j NFQTRACE-Q12-IN"));
+  // Someone else's chain with a similar name stays.
+  ASSERT_TRUE(succeeds("iptables -t mangle -N NFQTRACE-Q123-IN"));
+  const bool has_nft = succeeds("nft --version");
+  if (has_nft) {
+    ASSERT_TRUE(succeeds("nft add table inet nfqtrace_q12"));
+  }
+
+  auto removed = Rules::remove_leftovers(12);
+  ASSERT_TRUE(removed) << removed.error().message();
+  EXPECT_EQ(saved_rules(), std::set<std::string>{":NFQTRACE-Q123-IN - [0:0]"});
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+  if (has_nft) {
+    EXPECT_FALSE(succeeds("nft list table inet nfqtrace_q12"));
+  }
+  EXPECT_TRUE(succeeds("iptables -t mangle -X NFQTRACE-Q123-IN"));
+}
+
+TEST_F(RulesXtables, TwoQueueIdsCoexist) {
+  RuleSpec first = spec(13), second = spec(14);
+  first.dports = {80};
+  second.dports = {80};
+  auto a = Rules::install(first);
+  ASSERT_TRUE(a) << a.error().message();
+  auto b = Rules::install(second);
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_FALSE(saved_rules("iptables", "NFQTRACE-Q13").empty());
+  EXPECT_FALSE(saved_rules("iptables", "NFQTRACE-Q14").empty());
+
+  const auto second_before = saved_rules("iptables", "NFQTRACE-Q14");
+  ASSERT_TRUE(a->remove());
+  EXPECT_TRUE(saved_rules("iptables", "NFQTRACE-Q13").empty());
+  EXPECT_TRUE(saved_rules("ip6tables", "NFQTRACE-Q13").empty());
+  EXPECT_EQ(saved_rules("iptables", "NFQTRACE-Q14"), second_before);
+  EXPECT_FALSE(saved_rules("ip6tables", "NFQTRACE-Q14").empty());
+}
+
+TEST_F(RulesXtables, Ipv6HostGetsIp6tablesRulesOnly) {
+  RuleSpec s = spec(15);
+  s.dports = {443};
+  s.host = address("2001:db8::1");
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  const auto saved = saved_rules("ip6tables");
+  EXPECT_TRUE(saved.count(
+      "-A NFQTRACE-Q15-OUT -d 2001:db8::1/128 -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp "
+      "--dport 443 -j NFQUEUE --queue-num 15 --queue-bypass"))
+      << ::testing::PrintToString(saved);
+  EXPECT_FALSE(lines_with(shell("ip6tables-save -t mangle"), "-s 2001:db8::1/128").empty());
+}
+
+// [packets:bytes] of the saved rules (iptables-save -c) whose line has `needle`.
+std::uint64_t packets_matched(const std::string& needle) {
+  std::uint64_t total = 0;
+  for (const std::string& line : lines_with(shell("iptables-save -c -t mangle"), needle)) {
+    if (line.starts_with("[")) total += std::stoull(line.substr(1));
+  }
+  return total;
+}
+
+int tcp_socket() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const timeval timeout{5, 0};  // a dropped packet fails the test, not hangs it
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  return fd;
+}
+
+std::vector<char> read_to_end(int fd) {
+  std::vector<char> data;
+  char buffer[16384];
+  ssize_t n = 0;
+  while ((n = ::read(fd, buffer, sizeof buffer)) > 0) data.insert(data.end(), buffer, buffer + n);
+  return data;
+}
+
+bool write_all(int fd, const std::vector<char>& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+TEST_F(RulesXtables, LoopbackConnectionFlowsWithNobodyOnTheQueue) {
+  const int listener = tcp_socket();
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::uint16_t port = ntohs(addr.sin_port);
+
+  // Both ends are ours: the client's packets match dport, the server's sport.
+  RuleSpec s = spec(16);
+  s.dports = {port};
+  s.sports = {port};
+  s.host = address("127.0.0.1");
+  s.out_interface = "lo";
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+
+  std::vector<char> payload(256 * 1024);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 7 + i / 251);
+  std::thread echo([listener] {
+    const int conn = ::accept(listener, nullptr, nullptr);
+    if (conn < 0) return;
+    const auto received = read_to_end(conn);
+    (void)write_all(conn, received);
+    ::close(conn);
+  });
+  const int client = tcp_socket();
+  const bool connected = ::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  const bool sent = connected && write_all(client, payload) && ::shutdown(client, SHUT_WR) == 0;
+  const auto echoed = sent ? read_to_end(client) : std::vector<char>{};
+  ::close(client);
+  if (!connected) ::shutdown(listener, SHUT_RDWR);  // lets accept() return
+  echo.join();
+  ::close(listener);
+
+  ASSERT_TRUE(connected);
+  ASSERT_TRUE(sent);
+  EXPECT_TRUE(echoed == payload) << "got " << echoed.size() << " bytes back of " << payload.size();
+  // The packets did go through the queue rules, and the FINs were copied.
+  EXPECT_GT(packets_matched("-j NFQUEUE"), 0u);
+  EXPECT_GT(packets_matched("! --tcp-flags FIN,RST NONE"), 0u);
+}
+
+TEST(RulesBackend, DetectionMatchesWhatTheKernelTakes) {
+  ScopedEnv automatic("NFQTRACE_RULES_BACKEND", nullptr);
+  // The truth, by hand: a real transaction with a queue rule.
+  const bool kernel_queues =
+      succeeds("printf 'table inet nfqtrace_t { chain c { type filter hook postrouting priority 0; "
+               "tcp dport 9 queue num 0 bypass; }; }' | nft -f -");
+  if (kernel_queues) {
+    ASSERT_TRUE(succeeds("nft delete table inet nfqtrace_t"));
+  }
+  EXPECT_EQ(Rules::nftables_usable(), kernel_queues);
+  auto chosen = Rules::choose_backend();
+  ASSERT_TRUE(chosen) << chosen.error().message();
+  EXPECT_EQ(*chosen, kernel_queues ? RulesBackend::nftables : RulesBackend::xtables);
+  EXPECT_FALSE(succeeds("nft list table inet nfqtrace_probe")) << "the probe left its table";
+}
+
+TEST(RulesBackend, ForcedNftablesWithoutQueueSupportIsAClearError) {
+  if (Rules::nftables_usable()) GTEST_SKIP() << "this kernel has the nft queue expression";
+  ScopedEnv forced("NFQTRACE_RULES_BACKEND", "nftables");
+  RuleSpec s;
+  s.queue_id = 17;
+  s.dports = {80};
+  auto rules = Rules::install(s);
+  ASSERT_FALSE(rules);
+  EXPECT_TRUE(one_line(rules.error().message()));
+  EXPECT_NE(rules.error().message().find("queue"), std::string::npos) << rules.error().message();
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+}
+
+TEST(RulesBackend, UnknownBackendNameIsRejected) {
+  ScopedEnv forced("NFQTRACE_RULES_BACKEND", "ipchains");
+  auto chosen = Rules::choose_backend();
+  ASSERT_FALSE(chosen);
+  EXPECT_NE(chosen.error().message().find("ipchains"), std::string::npos);
+}
+
+TEST(RulesNft, InstallAndRemoveTable) {
+  if (!Rules::nftables_usable()) GTEST_SKIP() << "kernel lacks the nft queue expression";
+  ScopedEnv forced("NFQTRACE_RULES_BACKEND", "nftables");
+  RuleSpec s;
+  s.queue_id = 18;
+  s.dports = {80, 443};
+  s.host = address("127.0.0.1");
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  EXPECT_EQ(rules->backend(), RulesBackend::nftables);
+  const std::string table = shell("nft list table inet nfqtrace_q18");
+  EXPECT_NE(table.find("queue"), std::string::npos) << table;
+  EXPECT_NE(table.find("bypass"), std::string::npos) << table;
+  ASSERT_TRUE(rules->remove());
+  EXPECT_FALSE(succeeds("nft list table inet nfqtrace_q18"));
+}
+
+// Everything but the queue expression, which this kernel may lack, goes
+// through nft's check against the kernel.
+bool nft_accepts_without_queue(std::string script, std::uint16_t queue_id) {
+  const std::string queue = "queue num " + std::to_string(queue_id) + " bypass";
+  for (std::size_t at; (at = script.find(queue)) != std::string::npos;) {
+    script.replace(at, queue.size(), "counter");
+  }
+  const std::string path = "/tmp/nfqtrace-rules-test-" + std::to_string(::getpid()) + ".nft";
+  std::ofstream(path) << script;
+  const bool accepted = succeeds("nft --check -f " + path);
+  if (!accepted) std::cerr << shell("nft --check -f " + path + " 2>&1");
+  ::unlink(path.c_str());
+  return accepted;
+}
+
+TEST(RulesNft, ScriptIsAcceptedByNft) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  RuleSpec s;
+  s.queue_id = 19;
+  s.dports = {443, 80};
+  s.sports = {8080};
+  s.host = address("2001:db8::1");
+  s.out_interface = "lo";
+  s.nflog_group = 4;
+  std::string script = nft::install_script(s, Families{false, true});
+  for (const char* expected :
+       {"table inet nfqtrace_q19 {", "type filter hook postrouting priority mangle;",
+        "type filter hook input priority mangle;",
+        "ip6 daddr 2001:db8::1 oifname \"lo\" meta mark & 0x4e510000 != 0x4e510000 "
+        "tcp dport { 80, 443 } queue num 19 bypass",
+        "tcp sport 8080 queue num 19 bypass",
+        "ip6 saddr 2001:db8::1 tcp sport { 80, 443 } tcp flags & (fin | rst) != 0 "
+        "log group 4 snaplen 128 queue-threshold 1",
+        "tcp dport 8080 tcp flags & (fin | rst) == 0 tcp option sack exists log group 4"}) {
+    EXPECT_NE(script.find(expected), std::string::npos) << expected << " not in\n" << script;
+  }
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+
+  // No host: both families, or one of them; every ACK copied.
+  s.host.reset();
+  s.out_interface.reset();
+  s.dports.clear();
+  s.log_all_peer_acks = true;
+  script = nft::install_script(s, Families{true, true});
+  EXPECT_EQ(script.find("nfproto"), std::string::npos) << script;
+  EXPECT_NE(script.find("tcp dport 8080 log group 4"), std::string::npos) << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+  script = nft::install_script(s, Families{true, false});
+  EXPECT_NE(script.find("meta nfproto ipv4 meta mark"), std::string::npos) << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+}
+
+TEST(RulesInput, MistakesGiveOneLineErrorsAndNoRules) {
+  ScopedEnv forced("NFQTRACE_RULES_BACKEND", "xtables");
+  struct Case {
+    const char* what;
+    RuleSpec spec;
+    const char* expected_in_message;
+  };
+  std::vector<Case> cases;
+  const auto with = [](auto change) {
+    RuleSpec s;
+    s.queue_id = 20;
+    s.dports = {80};
+    change(s);
+    return s;
+  };
+  cases.push_back({"no ports", with([](RuleSpec& s) { s.dports.clear(); }), "port"});
+  cases.push_back({"port 0", with([](RuleSpec& s) { s.sports = {0}; }), "port 0"});
+  cases.push_back({"empty mark", with([](RuleSpec& s) { s.probe_mark = 0; }), "mark"});
+  cases.push_back({"space in interface", with([](RuleSpec& s) { s.out_interface = "bad name"; }), "bad name"});
+  cases.push_back({"long interface", with([](RuleSpec& s) { s.out_interface = "abcdefghijklmnop"; }), "15"});
+  cases.push_back({"no such interface", with([](RuleSpec& s) { s.out_interface = "nfqt-none0"; }), "nfqt-none0"});
+  cases.push_back({"newline in interface", with([](RuleSpec& s) { s.out_interface = "lo\n"; }), "interface"});
+  cases.push_back({"no family", with([](RuleSpec& s) { s.ipv4 = s.ipv6 = false; }), "IPv"});
+  cases.push_back({"host of a disabled family", with([](RuleSpec& s) {
+                     s.ipv6 = false;
+                     s.host = address("::1");
+                   }),
+                   "IPv6"});
+  for (const Case& c : cases) {
+    auto rules = Rules::install(c.spec);
+    ASSERT_FALSE(rules) << c.what;
+    const std::string message = rules.error().message();
+    EXPECT_TRUE(one_line(message)) << c.what << ": " << message;
+    EXPECT_NE(message.find(c.expected_in_message), std::string::npos) << c.what << ": " << message;
+  }
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+}
+
+// A tool that fails, and quits without reading its (large) input: the error
+// names it, quotes its stderr and the line it blames, and the early exit
+// (EPIPE for us) must not kill the process with SIGPIPE.
+TEST(RulesInput, FailingToolIsNamedInTheError) {
+  const std::string dir = "/tmp/nfqtrace-rules-fake-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  for (const std::string tool : {"iptables-restore", "ip6tables-restore"}) {
+    const std::string path = dir + "/" + tool;
+    std::ofstream(path) << "#!/bin/sh\necho 'Warning: something harmless' >&2\n"
+                           "echo '" << tool << ": line 2 failed: Operation not permitted' >&2\nexit 1\n";
+    ::chmod(path.c_str(), 0700);
+  }
+  const char* old_path = std::getenv("PATH");
+  ScopedEnv path("PATH", (dir + ":" + (old_path ? old_path : "")).c_str());
+  ScopedEnv forced("NFQTRACE_RULES_BACKEND", "xtables");
+  RuleSpec s;
+  s.queue_id = 21;
+  for (std::uint16_t port = 1; port <= 3000; ++port) s.dports.push_back(port);  // > a pipe's buffer
+  auto rules = Rules::install(s);
+  ASSERT_FALSE(rules);
+  const std::string message = rules.error().message();
+  EXPECT_TRUE(one_line(message)) << message;
+  EXPECT_TRUE(message.starts_with("iptables-restore --noflush failed: iptables-restore: line 2 failed"))
+      << message;
+  EXPECT_NE(message.find("script line 2: :NFQTRACE-Q21-OUT - [0:0])"), std::string::npos) << message;
+  EXPECT_TRUE(succeeds("rm -r " + dir));
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+}
+
+}  // namespace
+}  // namespace nfqtrace::sys
