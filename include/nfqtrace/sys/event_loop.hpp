@@ -1,11 +1,11 @@
-// A single-threaded epoll loop with SIGINT/SIGTERM as events (signalfd) and
+// A single-threaded epoll loop with SIGINT/SIGTERM/SIGHUP as events (signalfd) and
 // one deadline timer (timerfd, CLOCK_MONOTONIC).
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
-#include <vector>
 
 #include "nfqtrace/core/time.hpp"
 #include "nfqtrace/sys/error.hpp"
@@ -34,7 +34,9 @@ class EventLoop {
  private:
   EventLoop(UniqueFd epoll, UniqueFd signal, UniqueFd timer);
   UniqueFd epoll_, signal_, timer_;
-  std::vector<std::function<void()>> handlers_;  // indexed by registration
+  // Indexed by registration. A deque (changed from vector): watch() called
+  // from inside a handler must not move the handler that is running.
+  std::deque<std::function<void()>> handlers_;
   std::function<void(int)> signal_handler_;
   std::function<void()> deadline_handler_;
   bool running_ = false;

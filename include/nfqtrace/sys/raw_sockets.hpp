@@ -24,8 +24,12 @@ class ProbeSender {
   Status send(wire::Bytes packet, std::uint32_t out_ifindex);
 
  private:
-  ProbeSender(UniqueFd v4, UniqueFd v6) : v4_(std::move(v4)), v6_(std::move(v6)) {}
+  ProbeSender(UniqueFd v4, UniqueFd v6, int v6_open_error)
+      : v4_(std::move(v4)), v6_(std::move(v6)), v6_open_error_(v6_open_error) {}
   UniqueFd v4_, v6_;
+  // Added: why the IPv6 socket could not be made (errno), so that an IPv6
+  // send on a host without IPv6 reports the real cause.
+  int v6_open_error_ = 0;
 };
 
 struct IcmpDatagram {

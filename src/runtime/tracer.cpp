@@ -1,0 +1,213 @@
+#include "nfqtrace/runtime/tracer.hpp"
+
+#include <array>
+#include <vector>
+
+#include "nfqtrace/sys/clock.hpp"
+#include "nfqtrace/sys/nflog.hpp"
+#include "nfqtrace/sys/raw_sockets.hpp"
+#include "nfqtrace/wire/icmp_error.hpp"
+#include "nfqtrace/wire/probe_builder.hpp"
+#include "nfqtrace/wire/tcp_packet.hpp"
+
+namespace nfqtrace::runtime {
+
+struct Tracer::Impl {
+  Impl(const TracerOptions& o, ResultSink& s, sys::NfQueue q, sys::NfLog l, sys::ProbeSender p,
+       sys::IcmpReceiver i4, std::optional<sys::IcmpReceiver> i6)
+      : options(o),
+        sink(s),
+        engine(o.trace, o.filter),
+        queue(std::move(q)),
+        log(std::move(l)),
+        sender(std::move(p)),
+        icmp4(std::move(i4)),
+        icmp6(std::move(i6)) {}
+
+  TracerOptions options;
+  ResultSink& sink;
+  core::Engine engine;
+  sys::NfQueue queue;
+  sys::NfLog log;
+  sys::ProbeSender sender;
+  sys::IcmpReceiver icmp4;
+  std::optional<sys::IcmpReceiver> icmp6;
+  std::optional<sys::Rules> rules;
+  sys::EventLoop* loop = nullptr;
+  RuntimeCounters counters;
+  std::uint64_t traces_reported = 0;
+  std::optional<sys::Error> fatal;
+  bool shut_down = false;
+  // A mangled packet is rewritten here; the queue gave it to us whole.
+  std::array<std::uint8_t, 65536> mangle_buffer{};
+
+  void on_queue_readable() {
+    const core::Instant now = sys::now();
+    auto read = queue.receive([&](const sys::QueuedPacket& qp) { on_queued(qp, now); });
+    if (!read) return fail(read.error());
+    if (auto s = queue.flush_verdicts(); !s) return fail(s.error());
+    send_probes();
+    after_event();
+  }
+
+  void on_queued(const sys::QueuedPacket& qp, core::Instant now) {
+    auto packet = wire::parse_tcp_packet(qp.data, qp.wire_len);
+    if (!packet) {
+      ++counters.queue_parse_errors;
+      queue.accept(qp.id);
+      return;
+    }
+    const core::Verdict verdict =
+        engine.on_outgoing(*packet, core::PacketMeta{qp.out_ifindex, qp.gso}, now);
+    if (verdict.set_ttl && qp.data.size() <= mangle_buffer.size()) {
+      std::copy(qp.data.begin(), qp.data.end(), mangle_buffer.begin());
+      wire::MutableBytes whole(mangle_buffer.data(), qp.data.size());
+      // Earlier packets' batched verdicts go first, or this one would overtake them.
+      if (wire::set_ttl(whole, *verdict.set_ttl) && queue.flush_verdicts() &&
+          queue.accept_modified(qp.id, whole))
+        return;
+      ++counters.verdict_errors;
+    }
+    queue.accept(qp.id);
+  }
+
+  void send_probes() {
+    for (const core::ProbePacket& p : engine.probes()) {
+      if (!sender.send(p.view(), p.out_ifindex)) ++counters.probe_send_errors;
+    }
+    engine.probes().clear();
+  }
+
+  void on_log_readable() {
+    auto read = log.receive([&](const sys::LoggedPacket& lp) {
+      auto packet = wire::parse_tcp_packet(lp.data, lp.wire_len);
+      if (!packet) {
+        ++counters.peer_parse_errors;
+        return;
+      }
+      engine.on_peer_packet(*packet, lp.at);
+    });
+    if (!read) return fail(read.error());
+    after_event();
+  }
+
+  void on_icmp_readable(sys::IcmpReceiver& receiver) {
+    auto read = receiver.receive([&](const sys::IcmpDatagram& d) {
+      auto error = d.family == wire::Family::v4
+                       ? wire::parse_icmp4(d.data)
+                       : wire::parse_icmp6(d.data, d.from, d.to, d.hop_limit);
+      if (!error) {
+        ++counters.icmp_parse_errors;
+        return;
+      }
+      engine.on_icmp(*error, d.at);
+    });
+    if (!read) return fail(read.error());
+    after_event();
+  }
+
+  void on_deadline() {
+    engine.on_timer(sys::now());
+    after_event();
+  }
+
+  // Reports what the engine decided, re-arms the timer, stops when done.
+  void after_event() {
+    for (const core::HopEvent& h : engine.hop_events()) sink.on_hop(h);
+    engine.hop_events().clear();
+    for (const core::TraceResult& t : engine.finished_traces()) {
+      sink.on_trace(t);
+      ++traces_reported;
+    }
+    engine.finished_traces().clear();
+    if (loop) {
+      if (auto s = loop->set_deadline(engine.next_deadline()); !s) return fail(s.error());
+      if (done()) loop->stop();
+    }
+  }
+
+  bool done() const {
+    return options.stop_after_traces && traces_reported >= *options.stop_after_traces;
+  }
+
+  void fail(const sys::Error& e) {
+    if (!fatal) fatal = e;
+    if (loop) loop->stop();
+  }
+};
+
+sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options,
+                                                    ResultSink& sink) {
+  // Whatever an earlier, killed run left behind goes first: its queue rule
+  // would otherwise feed packets to a queue nobody reads (bypassed, but
+  // still a rule the user did not ask for).
+  if (options.rules) {
+    if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
+  }
+  sys::QueueOptions queue_options = options.queue;
+  // Mangle mode hands whole packets back with the verdict.
+  if (options.trace.mode == core::Mode::mangle) queue_options.copy_range = 0xffff;
+  auto queue = sys::NfQueue::open(queue_options);
+  if (!queue) return queue.error();
+  auto log = sys::NfLog::open(options.nflog_group, 128);
+  if (!log) return log.error();
+  auto sender = sys::ProbeSender::open(options.probe_mark);
+  if (!sender) return sender.error();
+  auto icmp4 = sys::IcmpReceiver::open(wire::Family::v4);
+  if (!icmp4) return icmp4.error();
+  std::optional<sys::IcmpReceiver> icmp6;
+  if (auto r = sys::IcmpReceiver::open(wire::Family::v6)) icmp6.emplace(std::move(*r));
+
+  auto impl = std::make_unique<Impl>(options, sink, std::move(*queue), std::move(*log),
+                                     std::move(*sender), std::move(*icmp4), std::move(icmp6));
+  if (options.rules) {
+    auto rules = sys::Rules::install(*options.rules);
+    if (!rules) return rules.error();
+    impl->rules.emplace(std::move(*rules));
+  }
+  return std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
+}
+
+Tracer::Tracer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Tracer::~Tracer() {
+  if (impl_ && !impl_->shut_down) (void)shutdown();
+}
+
+sys::Status Tracer::attach(sys::EventLoop& loop) {
+  Impl& i = *impl_;
+  i.loop = &loop;
+  if (auto s = loop.watch(i.queue.fd(), [&i] { i.on_queue_readable(); }); !s) return s;
+  if (auto s = loop.watch(i.log.fd(), [&i] { i.on_log_readable(); }); !s) return s;
+  if (auto s = loop.watch(i.icmp4.fd(), [&i] { i.on_icmp_readable(i.icmp4); }); !s) return s;
+  if (i.icmp6) {
+    if (auto s = loop.watch(i.icmp6->fd(), [&i] { i.on_icmp_readable(*i.icmp6); }); !s) return s;
+  }
+  loop.on_deadline([&i] { i.on_deadline(); });
+  return sys::Ok{};
+}
+
+sys::Status Tracer::shutdown() {
+  Impl& i = *impl_;
+  if (i.shut_down) return sys::Ok{};
+  i.shut_down = true;
+  // Rules first, so nothing new is queued; then the packets already queued
+  // get their verdicts before the queue closes (closing would drop them).
+  sys::Status removed = sys::Ok{};
+  if (i.rules) removed = i.rules->remove();
+  (void)i.queue.receive([&i](const sys::QueuedPacket& qp) { i.queue.accept(qp.id); });
+  (void)i.queue.flush_verdicts();
+  i.engine.probes().clear();
+  i.engine.stop(sys::now());
+  i.loop = nullptr;
+  i.after_event();
+  return removed;
+}
+
+bool Tracer::done() const { return impl_->done(); }
+const std::optional<sys::Error>& Tracer::fatal() const { return impl_->fatal; }
+const core::EngineCounters& Tracer::engine_counters() const { return impl_->engine.counters(); }
+const RuntimeCounters& Tracer::counters() const { return impl_->counters; }
+std::uint64_t Tracer::traces_reported() const { return impl_->traces_reported; }
+
+}  // namespace nfqtrace::runtime

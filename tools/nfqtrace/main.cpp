@@ -1,0 +1,128 @@
+// nfqtrace: parasitic traceroute of live TCP connections.
+#include <fmt/format.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+
+#include "nfqtrace/output/format.hpp"
+#include "nfqtrace/runtime/tracer.hpp"
+#include "nfqtrace/sys/event_loop.hpp"
+#include "options.hpp"
+
+namespace {
+
+using namespace nfqtrace;
+
+// Writes each result to stdout and, if asked, appends it to the log file.
+class ConsoleSink final : public runtime::ResultSink {
+ public:
+  ConsoleSink(cli::Format format, std::FILE* log) : format_(format), log_(log) {}
+
+  void on_hop(const core::HopEvent& hop) override {
+    if (format_ == cli::Format::json) write(output::hop_json(hop).dump() + "\n");
+  }
+  void on_trace(const core::TraceResult& trace) override {
+    write(format_ == cli::Format::json ? output::trace_json(trace).dump() + "\n"
+                                       : output::trace_text(trace) + "\n");
+  }
+
+ private:
+  void write(const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (log_) {
+      std::fwrite(text.data(), 1, text.size(), log_);
+      std::fflush(log_);
+    }
+  }
+  cli::Format format_;
+  std::FILE* log_;
+};
+
+std::string explain(const sys::Error& e) {
+  std::string msg = e.message();
+  if (e.code == EPERM || e.code == EACCES)
+    msg += " (nfqtrace needs root, or CAP_NET_ADMIN and CAP_NET_RAW)";
+  return msg;
+}
+
+void print_summary(const runtime::Tracer& tracer) {
+  const auto& e = tracer.engine_counters();
+  const auto& r = tracer.counters();
+  fmt::print(stderr,
+             "nfqtrace: {} traces, {} packets seen, {} probes sent, {} replies matched, "
+             "{} ICMP unmatched, {} peer confirmations, {} flows refused (--max-flows), "
+             "{} probe send errors\n",
+             tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
+             e.icmp_unmatched + r.icmp_parse_errors, e.peer_evidence, e.flows_refused,
+             r.probe_send_errors);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = cli::parse_options(argc, argv);
+  if (auto* exit = std::get_if<cli::Exit>(&parsed)) {
+    std::fputs(exit->message.c_str(), exit->status == 0 ? stdout : stderr);
+    return exit->status;
+  }
+  cli::Options& options = std::get<cli::Options>(parsed);
+
+  if (options.tracer.rules && options.tracer.rules->out_interface &&
+      if_nametoindex(options.tracer.rules->out_interface->c_str()) == 0) {
+    fmt::print(stderr, "nfqtrace: --interface: no interface named '{}'\n",
+               *options.tracer.rules->out_interface);
+    return 2;
+  }
+
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log(nullptr, &std::fclose);
+  if (options.log_file) {
+    log.reset(std::fopen(options.log_file->c_str(), "a"));
+    if (!log) {
+      fmt::print(stderr, "nfqtrace: --log-file {}: {}\n", *options.log_file, std::strerror(errno));
+      return 2;
+    }
+  }
+
+  // Signals are blocked from here on and arrive as events, so an interrupt
+  // during set-up still ends in a clean shutdown.
+  auto loop = sys::EventLoop::create();
+  if (!loop) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(loop.error()));
+    return 1;
+  }
+  ConsoleSink sink(options.format, log.get());
+  auto tracer = runtime::Tracer::create(options.tracer, sink);
+  if (!tracer) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(tracer.error()));
+    return 1;
+  }
+  if (auto s = (*tracer)->attach(*loop); !s) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
+    return 1;
+  }
+  loop->on_signal([&](int) { loop->stop(); });
+  fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",
+             options.tracer.queue.queue_id, core::to_string(options.tracer.trace.mode));
+
+  int status = 0;
+  if (!(*tracer)->done()) {
+    if (auto s = loop->run(); !s) {
+      fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
+      status = 1;
+    }
+  }
+  if (const auto& fatal = (*tracer)->fatal()) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(*fatal));
+    status = 1;
+  }
+  if (auto s = (*tracer)->shutdown(); !s) {
+    fmt::print(stderr, "nfqtrace: removing rules: {}\n", explain(s.error()));
+    status = 1;
+  }
+  print_summary(**tracer);
+  return status;
+}
