@@ -145,8 +145,13 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
     if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
   }
   sys::QueueOptions queue_options = options.queue;
-  // Mangle mode hands whole packets back with the verdict.
-  if (options.trace.mode == core::Mode::mangle) queue_options.copy_range = 0xffff;
+  // Mangle mode hands whole packets back with the verdict, and lowers the
+  // TTL of single segments: the kernel segments GSO packets before queueing
+  // them, so an expiring probe costs the connection one segment, not 64 KiB.
+  if (options.trace.mode == core::Mode::mangle) {
+    queue_options.copy_range = 0xffff;
+    queue_options.gso = false;
+  }
   auto queue = sys::NfQueue::open(queue_options);
   if (!queue) return queue.error();
   auto log = sys::NfLog::open(options.nflog_group, 128);
