@@ -62,8 +62,9 @@ struct Tracer::Impl {
     if (verdict.set_ttl && qp.data.size() <= mangle_buffer.size()) {
       std::copy(qp.data.begin(), qp.data.end(), mangle_buffer.begin());
       wire::MutableBytes whole(mangle_buffer.data(), qp.data.size());
-      // Earlier packets' batched verdicts go first, or this one would overtake them.
-      if (wire::set_ttl(whole, *verdict.set_ttl) && queue.flush_verdicts() &&
+      // A replaced packet counts as fully checksummed: finish an offloaded one.
+      const bool checksum_ok = !qp.checksum_not_ready || wire::complete_tcp_checksum(whole);
+      if (checksum_ok && wire::set_ttl(whole, *verdict.set_ttl) &&
           queue.accept_modified(qp.id, whole))
         return;
       ++counters.verdict_errors;

@@ -27,7 +27,8 @@ constexpr std::size_t receive_buffer_size = 0x10000 + 8192;
 constexpr auto plausible_stamp_age = std::chrono::minutes(1);
 
 // The packet's full length from its IP header: NFLOG, unlike NFQUEUE, does
-// not say how long a packet it cut was.
+// not say how long a packet it cut was. A GRO packet beyond 64 KiB (BIG TCP)
+// has 0 there; then only the captured length is known.
 std::uint32_t length_from_ip_header(wire::Bytes data) {
   const auto captured = static_cast<std::uint32_t>(data.size());
   if (data.empty()) return 0;

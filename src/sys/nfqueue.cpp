@@ -62,8 +62,9 @@ struct NfQueue::Impl {
 
   ~Impl() {
     if (!bound) return;
-    // Unbinding drops every packet still queued: let pending accepts out first.
-    (void)flush();
+    // Unbinding drops every packet still queued: accept those pending (read
+    // or not) first, so closing the queue never costs the connection a packet.
+    drain_accepting_all();
     alignas(nlmsghdr) std::array<char, detail::request_buffer_size> buffer{};
     nlmsghdr* message = nfq_nlmsg_put(buffer.data(), NFQNL_MSG_CONFIG, queue_id);
     nfq_nlmsg_cfg_put_cmd(message, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
@@ -82,19 +83,31 @@ struct NfQueue::Impl {
     return Ok{};
   }
 
+  void drain_accepting_all() {
+    // Bounded: with the rule still in place, traffic could keep coming.
+    for (int datagrams = 0; datagrams < 65536; ++datagrams) {
+      Result<std::size_t> got = socket.receive_datagram(receive_buffer);
+      if (!got || *got == 0) break;
+      QueuedPacket packet;
+      detail::for_each_message(std::span<const char>(receive_buffer.data(), *got),
+                               [&](const nlmsghdr& message) {
+                                 if (!parse(message, packet)) return;
+                                 if (!highest_accepted || id_after(packet.id, *highest_accepted)) {
+                                   highest_accepted = packet.id;
+                                 }
+                               });
+    }
+    (void)flush();
+  }
+
   // Packets that reach us before open() returns (between the bind and the
   // acknowledgement of the configuration) are accepted unseen.
   void accept_unseen(const nlmsghdr& message) {
-    if ((message.nlmsg_type & 0xff) != NFQNL_MSG_PACKET) return;
-    std::array<nlattr*, NFQA_MAX + 1> attributes{};
-    if (nfq_nlmsg_parse(&message, attributes.data()) < 0 || attributes[NFQA_PACKET_HDR] == nullptr) {
-      return;
-    }
-    nfqnl_msg_packet_hdr header{};
-    std::memcpy(&header, mnl_attr_get_payload(attributes[NFQA_PACKET_HDR]), sizeof header);
+    QueuedPacket packet;
+    if (!parse(message, packet)) return;
     alignas(nlmsghdr) std::array<char, verdict_header_room> buffer{};
     nlmsghdr* verdict = nfq_nlmsg_put(buffer.data(), NFQNL_MSG_VERDICT, queue_id);
-    nfq_nlmsg_verdict_put(verdict, static_cast<int>(ntohl(header.packet_id)), NF_ACCEPT);
+    nfq_nlmsg_verdict_put(verdict, static_cast<int>(packet.id), NF_ACCEPT);
     (void)socket.send(verdict);
   }
 

@@ -58,4 +58,15 @@ bool set_ttl(MutableBytes packet, std::uint8_t ttl) {
   return false;
 }
 
+bool complete_tcp_checksum(MutableBytes packet) {
+  auto p = parse_tcp_packet(packet, static_cast<std::uint32_t>(packet.size()));
+  if (!p || p->captured.size() != packet.size() || p->has_routing_header) return false;
+  MutableBytes tcp = packet.subspan(p->ip_header_len);
+  store16(tcp, 16, 0);
+  const std::uint32_t sum =
+      pseudo_header_sum(p->src, p->dst, ip_proto_tcp, static_cast<std::uint32_t>(tcp.size()));
+  store16(tcp, 16, checksum_fold(checksum_add(sum, tcp)));
+  return true;
+}
+
 }  // namespace nfqtrace::wire

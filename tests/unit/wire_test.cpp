@@ -317,3 +317,23 @@ TEST(Checksum, IncrementalUpdateMatchesFullRecompute) {
     EXPECT_EQ(load16(Bytes(c), 10), testpkt::inet_sum(ip)) << int{ttl};
   }
 }
+
+TEST(CompleteTcpChecksum, ReplacesAnOffloadPartialSumInBothFamilies) {
+  for (bool v6 : {false, true}) {
+    testpkt::Tcp t;
+    if (v6) {
+      t.src = "2001:db8::2";
+      t.dst = "2001:db8:9::2";
+    }
+    t.payload.assign(33, 'q');  // odd length: the last byte is padded
+    Buf b = testpkt::ip_packet(t);
+    const std::size_t csum_at = (v6 ? 40 : 20) + 16;
+    b[csum_at] = 0x12;  // what offload leaves: not the real checksum
+    b[csum_at + 1] = 0x34;
+    ASSERT_TRUE(complete_tcp_checksum(MutableBytes(b)));
+    EXPECT_TRUE(tcp_checksum_ok(b)) << (v6 ? "IPv6" : "IPv4");
+  }
+  Buf cut = testpkt::ip_packet(testpkt::Tcp{});
+  cut.resize(cut.size() - 1);
+  EXPECT_FALSE(complete_tcp_checksum(MutableBytes(cut)));
+}

@@ -53,12 +53,17 @@ class NfQueue {
   // Reads every message pending on the socket without blocking and calls
   // `on_packet` for each packet. The callback must give each packet exactly
   // one verdict through accept() or accept_modified() before it returns.
-  // Returns the number of packets read.
+  // Returns the number of packets read. Accepts still pending when it
+  // returns are flushed, so no packet waits for the next read.
   Result<std::size_t> receive(const std::function<void(const QueuedPacket&)>& on_packet);
 
   void accept(std::uint32_t id);  // batched until flush_verdicts()
   // Accepts with the packet replaced by `whole_packet` (all of it: a verdict
-  // carrying fewer bytes than the packet would truncate it).
+  // carrying fewer bytes than the packet would truncate it). Pending accepts
+  // are flushed first, so the packet does not overtake earlier ones.
+  // The kernel takes the replacement as fully checksummed (it sets
+  // CHECKSUM_NONE): for a packet queued with checksum_not_ready, the TCP/UDP
+  // checksum must be completed first, or the packet leaves with a bad one.
   Status accept_modified(std::uint32_t id, wire::Bytes whole_packet);
   Status flush_verdicts();
 

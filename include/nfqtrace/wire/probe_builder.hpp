@@ -27,8 +27,14 @@ struct ProbeFields {
 std::size_t build_probe(const TcpPacket& tmpl, const ProbeFields& fields, MutableBytes out);
 
 // Sets the TTL / hop limit of a whole packet in place, fixing the IPv4
-// header checksum incrementally. The TCP checksum does not cover the TTL,
-// so a checksum the kernel left for offload stays valid.
+// header checksum incrementally (the TCP checksum does not cover the TTL).
 bool set_ttl(MutableBytes packet, std::uint8_t ttl);
+
+// Computes the TCP checksum of a whole IPv4/IPv6 packet from scratch. A
+// packet handed back to the queue with a verdict counts as fully
+// checksummed, so one whose checksum the kernel had left for offload
+// (NFQA_SKB_CSUMNOTREADY: the field holds only the pseudo-header sum) must be
+// completed first. False when the bytes are not a whole TCP packet.
+bool complete_tcp_checksum(MutableBytes packet);
 
 }  // namespace nfqtrace::wire
