@@ -18,12 +18,18 @@ bool contains(const std::vector<std::uint16_t>& v, std::uint16_t x) {
 
 FlowKey outgoing_key(const wire::TcpPacket& p) { return FlowKey{p.src, p.dst, p.sport, p.dport}; }
 
+void sanitize(TraceConfig& c) {
+  if (c.max_ttl == 0) c.max_ttl = 1;
+  if (c.ttl_repeat == 0) c.ttl_repeat = 1;
+  if (c.packet_freq == 0) c.packet_freq = 1;
+}
+
 }  // namespace
 
 Engine::Engine(TraceConfig config, FlowFilter filter)
     : config_(config), filter_(std::move(filter)), rng_(config.seed ? config.seed : 1) {
-  if (config_.max_ttl == 0) config_.max_ttl = 1;
-  if (config_.ttl_repeat == 0) config_.ttl_repeat = 1;
+  sanitize(config_);
+  default_config_ = std::make_shared<const TraceConfig>(config_);
 }
 
 Engine::~Engine() = default;
@@ -50,6 +56,7 @@ Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
   auto it = flows_.find(key);
   if (it != flows_.end()) return &it->second;
   Flow& f = flows_[key];
+  f.config = default_config_;
   f.last_seen = now.mono;
   f.idle_check = now.mono + config_.idle_timeout;
   arm(key, f.idle_check);
@@ -58,16 +65,17 @@ Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
 
 void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
   if (f.trace || f.closing || stopped_) return;
-  if (f.rounds > 0 && (!config_.repeat || now.mono < f.round_started + *config_.repeat)) return;
+  const TraceConfig& c = *f.config;
+  if (f.rounds > 0 && (!c.repeat || now.mono < f.round_started + *c.repeat)) return;
   if (running_ >= config_.max_flows) {
     ++counters_.flows_refused;
     return;
   }
   ++f.rounds;
   f.round_started = now.mono;
-  f.packets_since_probe = config_.packet_freq;  // the first chance is taken
+  f.packets_since_probe = c.packet_freq;  // the first chance is taken
   f.packets_without_data = 0;
-  f.trace = std::make_unique<Trace>(config_, key, f.rounds, now);
+  f.trace = std::make_unique<Trace>(c, key, f.rounds, now);
   ++running_;
   ++counters_.traces_started;
 }
@@ -81,12 +89,13 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   }
   const FlowKey key = outgoing_key(packet);
   const bool ends_flow = packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst);
-  if (ends_flow && !flows_.contains(key)) return verdict;
+  if ((ends_flow || filter_.requested_only) && !flows_.contains(key)) return verdict;
 
   Flow& f = *find_or_create(key, now);
   f.last_seen = now.mono;
   const wire::Bytes payload = packet.payload();
-  if (f.trace && config_.mode == Mode::mangle && packet.payload_len > 0)
+  const TraceConfig& c = *f.config;
+  if (f.trace && c.mode == Mode::mangle && packet.payload_len > 0)
     f.trace->on_retransmission(packet.seq, packet.end_seq());
   if (payload.size() >= 2) {
     f.sent.seq = packet.seq;
@@ -103,7 +112,7 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   if (!f.trace) return verdict;
 
   ++f.packets_since_probe;
-  if (config_.mode == Mode::dup) {
+  if (c.mode == Mode::dup) {
     probe_dup(f, packet, meta, now);
   } else {
     verdict.set_ttl = probe_mangle(f, packet, meta, now);
@@ -130,7 +139,7 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
   } else if (f.sent.len >= 2) {
     source = wire::Bytes(f.sent.bytes.data(), f.sent.len);
     source_seq = f.sent.seq;
-  } else if (++f.packets_without_data < config_.packet_freq) {
+  } else if (++f.packets_without_data < f.config->packet_freq) {
     return;
   }
 
@@ -171,20 +180,20 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
     p.payload_len = static_cast<std::uint32_t>(fields.payload.size());
     p.ttl = ttl;
     p.sent = now.mono;
-    p.expires = now.mono + config_.timeout;
+    p.expires = now.mono + f.config->timeout;
     f.trace->add_probe(p);
     ++sent_now;
   }
   if (sent_now > 0) {
     counters_.probes_sent += sent_now;
     f.packets_since_probe = 0;
-    arm(outgoing_key(packet), now.mono + config_.timeout);
+    arm(outgoing_key(packet), now.mono + f.config->timeout);
   }
 }
 
 std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket& packet,
                                                  const PacketMeta& meta, Instant now) {
-  if (f.packets_since_probe < config_.packet_freq) return std::nullopt;
+  if (f.packets_since_probe < f.config->packet_freq) return std::nullopt;
   // The verdict must carry the whole packet: only what was captured whole,
   // and never a GSO super-packet (its loss would cost dozens of segments).
   if (meta.gso || packet.captured.size() < std::size_t{packet.ip_header_len} +
@@ -202,13 +211,33 @@ std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket&
   p.payload_len = packet.payload_len;
   p.ttl = wanted_.front();
   p.sent = now.mono;
-  p.expires = now.mono + config_.timeout;
+  p.expires = now.mono + f.config->timeout;
   f.trace->add_probe(p);
   f.packets_since_probe = 0;
   ++counters_.packets_mangled;
   ++counters_.probes_sent;
   arm(outgoing_key(packet), p.expires);
   return p.ttl;
+}
+
+void Engine::request_trace(const FlowKey& key, const TraceConfig& config, Instant now) {
+  if (stopped_) return;
+  Flow& f = *find_or_create(key, now);
+  auto own = std::make_shared<TraceConfig>(config);
+  sanitize(*own);
+  f.config = std::move(own);
+}
+
+void Engine::forget(const FlowKey& key, Instant now) {
+  close_flow(key, now);
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  if (it->second.trace) {
+    finished_.push_back(it->second.trace->result(StopReason::closed, now));
+    ++counters_.traces_ended;
+    --running_;
+  }
+  flows_.erase(it);
 }
 
 void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
@@ -283,16 +312,8 @@ void Engine::on_timer(Instant now) {
 }
 
 void Engine::expire_idle(const FlowKey& key, Instant now) {
-  close_flow(key, now);
-  auto it = flows_.find(key);
-  if (it == flows_.end()) return;
   // Silent this long, the flow is gone whatever its probes still wait for.
-  if (it->second.trace) {
-    finished_.push_back(it->second.trace->result(StopReason::closed, now));
-    ++counters_.traces_ended;
-    --running_;
-  }
-  flows_.erase(it);
+  forget(key, now);
 }
 
 bool Engine::settle(const FlowKey& key, Instant now) {

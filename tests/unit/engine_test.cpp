@@ -420,3 +420,47 @@ TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
   EXPECT_EQ(net.hops[0].reply.kind, core::ReplyKind::destination);
   EXPECT_EQ(net.hops[0].reply.rtt, 2ms);
 }
+
+TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
+  core::FlowFilter filter;
+  filter.requested_only = true;
+  core::Engine engine(config(), filter);
+  Network asked(engine, three_routers(), client_flow());
+  testpkt::Tcp other_flow = client_flow();
+  other_flow.sport = 50001;
+  Network unasked(engine, three_routers(), other_flow);
+
+  auto own = config();
+  own.ttl_repeat = 1;
+  own.max_ttl = 8;
+  const auto& f = asked.flow();
+  engine.request_trace(core::FlowKey{testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport},
+                       own, sim::at(0ms));
+  asked.stream(20, 10ms);
+  unasked.stream(20, 10ms);
+
+  EXPECT_TRUE(unasked.sent_probes_.empty());
+  EXPECT_EQ(engine.flow_count(), 1u);
+  ASSERT_EQ(asked.traces.size(), 1u);
+  EXPECT_EQ(asked.traces[0].reason, StopReason::reached);
+  EXPECT_EQ(asked.sent_probes_.size(), 8u);  // TTLs 1..8 once each
+  for (const auto& hop : asked.traces[0].hops) EXPECT_EQ(hop.replies.size(), 1u);
+}
+
+TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
+  core::FlowFilter filter;
+  filter.requested_only = true;
+  core::Engine engine(config(), filter);
+  Path path = three_routers();
+  path.silent = {2};
+  Network net(engine, path, client_flow());
+  const auto& f = net.flow();
+  const core::FlowKey key{testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport};
+  engine.request_trace(key, config(), sim::at(0ms));
+  net.stream(1, 20ms);
+  engine.forget(key, sim::at(net.now()));
+  ASSERT_EQ(engine.finished_traces().size(), 1u);
+  EXPECT_EQ(engine.finished_traces()[0].reason, StopReason::closed);
+  EXPECT_EQ(engine.flow_count(), 0u);
+  EXPECT_EQ(engine.running_traces(), 0u);
+}

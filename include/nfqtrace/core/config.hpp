@@ -36,6 +36,9 @@ struct TraceConfig {
 struct FlowFilter {
   std::vector<std::uint16_t> dports, sports;
   std::optional<wire::Address> host;
+  // Trace only the flows named by Engine::request_trace (the server traces
+  // each client's connection once the client asks, with its parameters).
+  bool requested_only = false;
 
   bool empty() const { return dports.empty() && sports.empty() && !host; }
 };

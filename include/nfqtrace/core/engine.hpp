@@ -73,6 +73,11 @@ class Engine {
   void on_icmp(const wire::IcmpError& error, Instant at);
   // The deadline has passed (or any time: it is cheap to call early).
   void on_timer(Instant now);
+  // Traces `flow` with its own parameters from its next packet on (with
+  // FlowFilter::requested_only, only such flows are traced).
+  void request_trace(const FlowKey& flow, const TraceConfig& config, Instant now);
+  // The flow is gone (its connection closed): ends its trace as `closed`.
+  void forget(const FlowKey& flow, Instant now);
   // Ends every running trace with reason `stopped`; no probe after this.
   void stop(Instant now);
   std::optional<Duration> next_deadline() const;
@@ -98,6 +103,7 @@ class Engine {
   };
 
   struct Flow {
+    std::shared_ptr<const TraceConfig> config;  // the engine's, or the flow's own
     std::uint32_t rounds = 0;         // rounds started so far
     Duration round_started{0};
     Duration last_seen{0};
@@ -129,6 +135,7 @@ class Engine {
   std::uint16_t next_ip_id();
 
   TraceConfig config_;
+  std::shared_ptr<const TraceConfig> default_config_;
   FlowFilter filter_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;

@@ -86,7 +86,7 @@ class Trace {
   void record(std::uint8_t ttl, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
 
-  const TraceConfig& config_;
+  const TraceConfig config_;  // a copy: the flow may be given new parameters
   FlowKey flow_;
   std::uint32_t round_;
   Instant start_;
