@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <array>
@@ -13,19 +12,23 @@
 namespace nfqtrace::sys {
 namespace {
 
-// epoll user data: two fixed tags, then watched fds by registration index.
+// epoll user data: two fixed tags, then watched fds as fd + first_watch_tag.
 constexpr std::uint64_t signal_tag = 0;
 constexpr std::uint64_t timer_tag = 1;
 constexpr std::uint64_t first_watch_tag = 2;
 
 constexpr int max_events_per_wait = 32;
 
-Status add_to_epoll(int epoll_fd, int fd, std::uint64_t tag) {
+Status epoll_set(int epoll_fd, int op, int fd, std::uint64_t tag, bool writable) {
   epoll_event event{};
-  event.events = EPOLLIN;
+  event.events = EPOLLIN | (writable ? std::uint32_t{EPOLLOUT} : 0u);
   event.data.u64 = tag;
-  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0) return Error::from_errno("epoll_ctl add");
+  if (epoll_ctl(epoll_fd, op, fd, &event) < 0) return Error::from_errno("epoll_ctl");
   return Ok{};
+}
+
+Status add_to_epoll(int epoll_fd, int fd, std::uint64_t tag) {
+  return epoll_set(epoll_fd, EPOLL_CTL_ADD, fd, tag, false);
 }
 
 sigset_t handled_signals() {
@@ -39,7 +42,7 @@ sigset_t handled_signals() {
 
 }  // namespace
 
-EventLoop::EventLoop(UniqueFd epoll, UniqueFd signal, UniqueFd timer)
+EventLoop::EventLoop(UniqueFd epoll, UniqueFd signal, Timer timer)
     : epoll_(std::move(epoll)), signal_(std::move(signal)), timer_(std::move(timer)) {}
 
 Result<EventLoop> EventLoop::create() {
@@ -53,19 +56,33 @@ Result<EventLoop> EventLoop::create() {
   UniqueFd signal(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal.valid()) return Error::from_errno("signalfd");
 
-  UniqueFd timer(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!timer.valid()) return Error::from_errno("timerfd_create");
+  auto timer = Timer::create();
+  if (!timer) return timer.error();
 
   if (Status s = add_to_epoll(epoll.get(), signal.get(), signal_tag); !s) return s.error();
-  if (Status s = add_to_epoll(epoll.get(), timer.get(), timer_tag); !s) return s.error();
-  return EventLoop(std::move(epoll), std::move(signal), std::move(timer));
+  if (Status s = add_to_epoll(epoll.get(), timer->fd(), timer_tag); !s) return s.error();
+  return EventLoop(std::move(epoll), std::move(signal), std::move(*timer));
 }
 
 Status EventLoop::watch(int fd, std::function<void()> on_ready) {
-  const std::uint64_t tag = first_watch_tag + handlers_.size();
-  if (Status s = add_to_epoll(epoll_.get(), fd, tag); !s) return s;
-  handlers_.push_back(std::move(on_ready));
+  return watch(fd, [f = std::move(on_ready)](Readiness) { f(); }, false);
+}
+
+Status EventLoop::watch(int fd, std::function<void(Readiness)> on_ready, bool want_writable) {
+  if (fd < 0) return Error{"watch: invalid fd", EBADF};
+  const std::uint64_t tag = first_watch_tag + static_cast<std::uint64_t>(fd);
+  if (Status s = epoll_set(epoll_.get(), EPOLL_CTL_ADD, fd, tag, want_writable); !s) return s;
+  handlers_[fd] = std::make_shared<Handler>(std::move(on_ready));
   return Ok{};
+}
+
+Status EventLoop::want_writable(int fd, bool want) {
+  const std::uint64_t tag = first_watch_tag + static_cast<std::uint64_t>(fd);
+  return epoll_set(epoll_.get(), EPOLL_CTL_MOD, fd, tag, want);
+}
+
+void EventLoop::unwatch(int fd) {
+  if (handlers_.erase(fd) > 0) (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
 }
 
 void EventLoop::on_signal(std::function<void(int signo)> handler) {
@@ -74,21 +91,7 @@ void EventLoop::on_signal(std::function<void(int signo)> handler) {
 
 void EventLoop::on_deadline(std::function<void()> handler) { deadline_handler_ = std::move(handler); }
 
-Status EventLoop::set_deadline(std::optional<core::Duration> mono) {
-  itimerspec spec{};  // all zero: disarmed
-  if (mono) {
-    // A zero it_value would disarm: a deadline at or before the clock's
-    // origin becomes 1 ns, long past, so it fires at once.
-    const core::Duration at = *mono > core::Duration::zero() ? *mono : core::Duration(1);
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(at);
-    spec.it_value.tv_sec = static_cast<time_t>(seconds.count());
-    spec.it_value.tv_nsec = static_cast<long>((at - seconds).count());
-  }
-  if (timerfd_settime(timer_.get(), mono ? TFD_TIMER_ABSTIME : 0, &spec, nullptr) < 0) {
-    return Error::from_errno("timerfd_settime");
-  }
-  return Ok{};
-}
+Status EventLoop::set_deadline(std::optional<core::Duration> mono) { return timer_.set(mono); }
 
 Status EventLoop::run_once() {
   std::array<epoll_event, max_events_per_wait> events{};
@@ -112,13 +115,15 @@ Status EventLoop::run_once() {
     } else if (tag == timer_tag) {
       // Nothing to read means the deadline was moved after it fired, by a
       // handler earlier in this batch: it is no longer due.
-      std::uint64_t expirations = 0;
-      if (read(timer_.get(), &expirations, sizeof expirations) == static_cast<ssize_t>(sizeof expirations) &&
-          expirations > 0 && deadline_handler_) {
-        deadline_handler_();
-      }
-    } else if (tag - first_watch_tag < handlers_.size()) {
-      handlers_[tag - first_watch_tag]();
+      if (timer_.expired() && deadline_handler_) deadline_handler_();
+    } else {
+      // A handler earlier in this batch may have unwatched this fd.
+      auto it = handlers_.find(static_cast<int>(tag - first_watch_tag));
+      if (it == handlers_.end()) continue;
+      const std::shared_ptr<Handler> handler = it->second;
+      const std::uint32_t e = events[static_cast<std::size_t>(i)].events;
+      (*handler)(Readiness{(e & EPOLLIN) != 0, (e & EPOLLOUT) != 0,
+                           (e & (EPOLLERR | EPOLLHUP)) != 0});
     }
   }
   return Ok{};

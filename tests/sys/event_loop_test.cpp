@@ -111,6 +111,48 @@ TEST(EventLoopTest, WatchedFdsRunTheirHandlersAndStopEndsRun) {
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
+TEST(EventLoopTest, HandlerMayUnwatchItselfAndOthersInTheSameBatch) {
+  Result<EventLoop> loop = EventLoop::create();
+  ASSERT_TRUE(loop) << loop.error().message();
+  Pipe a, b;
+  int a_calls = 0, b_calls = 0;
+  ASSERT_TRUE(loop->watch(a.read_end.get(), [&] {
+    ++a_calls;
+    loop->unwatch(a.read_end.get());
+    loop->unwatch(b.read_end.get());
+    loop->stop();
+  }));
+  ASSERT_TRUE(loop->watch(b.read_end.get(), [&] {
+    ++b_calls;
+    loop->unwatch(a.read_end.get());
+    loop->unwatch(b.read_end.get());
+    loop->stop();
+  }));
+  a.write_byte();
+  b.write_byte();
+  ASSERT_TRUE(loop->run());
+  // Whichever ran first removed both: the other never runs, even if it was
+  // already in the same epoll batch.
+  EXPECT_EQ(a_calls + b_calls, 1);
+}
+
+TEST(EventLoopTest, WritableInterestCanBeTurnedOnAndOff) {
+  Result<EventLoop> loop = EventLoop::create();
+  ASSERT_TRUE(loop) << loop.error().message();
+  Pipe p;
+  int writable = 0;
+  ASSERT_TRUE(loop->watch(
+      p.write_end.get(),
+      [&](EventLoop::Readiness r) {
+        if (r.writable) ++writable;
+        (void)loop->want_writable(p.write_end.get(), false);
+        loop->stop();
+      },
+      true));
+  ASSERT_TRUE(loop->run());
+  EXPECT_EQ(writable, 1);
+}
+
 TEST(EventLoopTest, TerminationSignalsArriveAsEvents) {
   Result<EventLoop> loop = EventLoop::create();
   ASSERT_TRUE(loop) << loop.error().message();
