@@ -35,16 +35,19 @@ std::string queue_rule(const RuleSpec& spec, Families families, std::string_view
   if (spec.out_interface) rule += "oifname \"" + *spec.out_interface + "\" ";
   // Probes carry the mark and must go out untouched; bypass: with nobody
   // reading the queue the packets still flow.
-  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1} {2} queue num {3} bypass\n",
-                            spec.probe_mark, port_match, port_set(ports), spec.queue_id);
+  const std::string local =
+      spec.local_port ? fmt::format("tcp sport {} ", *spec.local_port) : std::string();
+  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} queue num {4} bypass\n",
+                            spec.probe_mark, local, port_match, port_set(ports), spec.queue_id);
 }
 
 // The peer's packets; `port_match` mirrors the outgoing selection. No iifname:
 // replies may come back through another interface.
 std::string log_rules(const RuleSpec& spec, Families families, std::string_view port_match,
                       const std::vector<std::uint16_t>& ports) {
-  const std::string match =
+  std::string match =
       "\t\t" + peer_match(spec, families, "saddr") + std::string(port_match) + " " + port_set(ports);
+  if (spec.local_port) match += fmt::format(" tcp dport {}", *spec.local_port);
   const std::string log = fmt::format(" log group {} snaplen {} queue-threshold 1\n",
                                       spec.nflog_group, kLogSnaplen);
   if (spec.log_all_peer_acks) return match + log;

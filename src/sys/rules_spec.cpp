@@ -49,6 +49,9 @@ Status validate(const RuleSpec& spec) {
       std::any_of(spec.sports.begin(), spec.sports.end(), zero)) {
     return Error{"TCP port 0 cannot be selected"};
   }
+  if (spec.local_port && (*spec.local_port == 0 || spec.dports.empty() || !spec.sports.empty())) {
+    return Error{"a local port selects one connection: it needs destination ports only"};
+  }
   // A zero mask would make the "not a probe" test fail for every packet, so
   // nothing would ever be queued.
   if (spec.probe_mark == 0) return Error{"the probe mark must have at least one bit set"};

@@ -105,13 +105,21 @@ std::string address_match(const RuleSpec& spec, std::string_view option) {
                      spec.host->family == wire::Family::v4 ? 32 : 128);
 }
 
+// " --dport 443", or with a local port " --sport 40000 --dport 443" (the
+// peer's side mirrored: " --sport 443 --dport 40000"), in iptables-save's order.
+std::string port_match(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+  if (!spec.local_port) return fmt::format(" {} {}", port_option, port);
+  if (port_option == "--dport") return fmt::format(" --sport {} --dport {}", *spec.local_port, port);
+  return fmt::format(" --sport {} --dport {}", port, *spec.local_port);
+}
+
 // Written in iptables-save's own order, so that the saved rules read the same.
 std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
   std::string rule = "-A " + out_chain(spec.queue_id) + address_match(spec, "-d");
   if (spec.out_interface) rule += " -o " + *spec.out_interface;
   // Our probes carry the mark and must go out untouched.
-  rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x} -m tcp {1} {2}", spec.probe_mark,
-                      port_option, port);
+  rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x} -m tcp{1}", spec.probe_mark,
+                      port_match(spec, port_option, port));
   // --queue-bypass: with nobody reading the queue the packets still flow.
   return rule + fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
 }
@@ -119,8 +127,8 @@ std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::
 // The peer's packets: `port_option` is the mirror of the outgoing selection.
 // No -i: replies may come back through another interface than -o.
 std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
-  const std::string match = fmt::format("-A {}{} -p tcp -m tcp {} {}", in_chain(spec.queue_id),
-                                        address_match(spec, "-s"), port_option, port);
+  const std::string match = fmt::format("-A {}{} -p tcp -m tcp{}", in_chain(spec.queue_id),
+                                        address_match(spec, "-s"), port_match(spec, port_option, port));
   const std::string log =
       fmt::format(" -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
                   spec.nflog_group, kLogSnaplen);

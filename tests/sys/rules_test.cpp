@@ -147,6 +147,28 @@ TEST_F(RulesXtables, InstallShowsTheSelection) {
   EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u) << "an IPv4 host needs no IPv6 rules";
 }
 
+TEST_F(RulesXtables, LocalPortSelectsOneConnection) {
+  RuleSpec s = spec(8);
+  s.dports = {9000};
+  s.local_port = 41000;
+  s.host = address("127.0.0.1");
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  const std::string log = " -j NFLOG --nflog-group 8 --nflog-size 128 --nflog-threshold 1";
+  const std::string in_head = "-A NFQTRACE-Q8-IN -s 127.0.0.1/32 -p tcp -m tcp --sport 9000 --dport 41000";
+  const auto saved = saved_rules();
+  EXPECT_TRUE(saved.count(
+      "-A NFQTRACE-Q8-OUT -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp "
+      "--sport 41000 --dport 9000 -j NFQUEUE --queue-num 8 --queue-bypass"));
+  EXPECT_TRUE(saved.count(in_head + " ! --tcp-flags FIN,RST NONE" + log));
+  EXPECT_TRUE(saved.count(in_head + " --tcp-option 5 --tcp-flags FIN,RST NONE" + log));
+
+  RuleSpec server_side = spec(9);
+  server_side.sports = {9000};
+  server_side.local_port = 41000;
+  EXPECT_FALSE(Rules::install(server_side)) << "a local port goes with destination ports only";
+}
+
 TEST_F(RulesXtables, WithoutHostBothFamiliesAndAllAcksWhenAsked) {
   RuleSpec s = spec(8);
   s.dports = {22};
@@ -452,6 +474,15 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
         "tcp dport 8080 tcp flags & (fin | rst) == 0 tcp option sack exists log group 4"}) {
     EXPECT_NE(script.find(expected), std::string::npos) << expected << " not in\n" << script;
   }
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+
+  // One connection: its local port on both sides.
+  RuleSpec one = s;
+  one.sports.clear();
+  one.local_port = 41000;
+  script = nft::install_script(one, Families{false, true});
+  EXPECT_NE(script.find("tcp sport 41000 tcp dport { 80, 443 } queue num 19"), std::string::npos) << script;
+  EXPECT_NE(script.find("tcp sport { 80, 443 } tcp dport 41000 tcp flags"), std::string::npos) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 
   // No host: both families, or one of them; every ACK copied.

@@ -26,6 +26,9 @@ struct RuleSpec {
   std::vector<std::uint16_t> dports;  // outgoing packets to these ports (client)
   std::vector<std::uint16_t> sports;  // outgoing packets from these ports (server)
   std::optional<wire::Address> host;  // only this peer; nullopt = any
+  // Only the connection from this local port (with `dports`): a client that
+  // traces its own connection and nothing else.
+  std::optional<std::uint16_t> local_port;
   std::optional<std::string> out_interface;  // only packets leaving through it
   std::uint32_t probe_mark = 0x4e510000;     // packets with (mark & probe_mark) == probe_mark skip the queue
   std::uint16_t nflog_group = 0;
