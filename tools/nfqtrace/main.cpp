@@ -10,44 +10,32 @@
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/runtime/tracer.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
+#include "../common/console.hpp"
 #include "options.hpp"
 
 namespace {
 
 using namespace nfqtrace;
 
-// Writes each result to stdout and, if asked, appends it to the log file.
+// Each result as it happens, in the chosen format.
 class ConsoleSink final : public runtime::ResultSink {
  public:
-  ConsoleSink(cli::Format format, std::FILE* log) : format_(format), log_(log) {}
+  ConsoleSink(cli::Format format, cli::ResultWriter& out) : format_(format), out_(out) {}
 
   void on_hop(const core::HopEvent& hop) override {
-    if (format_ == cli::Format::json) write(output::hop_json(hop).dump() + "\n");
+    if (format_ == cli::Format::json) out_.write(output::hop_json(hop).dump() + "\n");
   }
   void on_trace(const core::TraceResult& trace) override {
-    write(format_ == cli::Format::json ? output::trace_json(trace).dump() + "\n"
-                                       : output::trace_text(trace) + "\n");
+    out_.write(format_ == cli::Format::json ? output::trace_json(trace).dump() + "\n"
+                                            : output::trace_text(trace) + "\n");
   }
 
  private:
-  void write(const std::string& text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    if (log_) {
-      std::fwrite(text.data(), 1, text.size(), log_);
-      std::fflush(log_);
-    }
-  }
   cli::Format format_;
-  std::FILE* log_;
+  cli::ResultWriter& out_;
 };
 
-std::string explain(const sys::Error& e) {
-  std::string msg = e.message();
-  if (e.code == EPERM || e.code == EACCES)
-    msg += " (nfqtrace needs root, or CAP_NET_ADMIN and CAP_NET_RAW)";
-  return msg;
-}
+using cli::explain;
 
 void print_summary(const runtime::Tracer& tracer) {
   const auto& e = tracer.engine_counters();
@@ -78,13 +66,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log(nullptr, &std::fclose);
-  if (options.log_file) {
-    log.reset(std::fopen(options.log_file->c_str(), "a"));
-    if (!log) {
-      fmt::print(stderr, "nfqtrace: --log-file {}: {}\n", *options.log_file, std::strerror(errno));
-      return 2;
-    }
+  std::string error;
+  auto writer = cli::ResultWriter::open(options.log_file, error);
+  if (!writer) {
+    fmt::print(stderr, "nfqtrace: {}\n", error);
+    return 2;
   }
 
   // Signals are blocked from here on and arrive as events, so an interrupt
@@ -94,7 +80,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "nfqtrace: {}\n", explain(loop.error()));
     return 1;
   }
-  ConsoleSink sink(options.format, log.get());
+  ConsoleSink sink(options.format, *writer);
   auto tracer = runtime::Tracer::create(options.tracer, sink);
   if (!tracer) {
     fmt::print(stderr, "nfqtrace: {}\n", explain(tracer.error()));

@@ -1,0 +1,85 @@
+#include "trace_options.hpp"
+
+#include <charconv>
+#include <chrono>
+
+namespace nfqtrace::cli {
+namespace {
+
+core::Duration seconds(double s) {
+  return std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(s));
+}
+
+std::optional<std::uint32_t> parse_mark(const std::string& mark) {
+  const char* begin = mark.c_str();
+  int base = 10;
+  if (mark.rfind("0x", 0) == 0 || mark.rfind("0X", 0) == 0) {
+    begin += 2;
+    base = 16;
+  }
+  std::uint32_t bits = 0;
+  auto [end, ec] = std::from_chars(begin, mark.c_str() + mark.size(), bits, base);
+  if (ec != std::errc() || end != mark.c_str() + mark.size() || bits == 0) return std::nullopt;
+  return bits;
+}
+
+}  // namespace
+
+void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
+  if (with_mode) {
+    app.add_option("--mode", v.mode, "dup: send TTL-limited copies (harmless); mangle: lower the TTL of originals")
+        ->check(CLI::IsMember({"dup", "mangle"}))
+        ->capture_default_str();
+  }
+  app.add_option("--maxttl", v.max_ttl, "highest TTL / hop limit probed")->check(CLI::Range(1, 255))->capture_default_str();
+  app.add_option("--ttlrepeat", v.ttl_repeat, "probes sent for each TTL")->check(CLI::Range(1, 10))->capture_default_str();
+  app.add_option("--timeout", v.timeout_s, "seconds to wait for a probe's reply")->check(CLI::Range(0.001, 60.0))->capture_default_str();
+  app.add_option("--gaplimit", v.gap_limit, "consecutive silent TTLs that end a trace")->check(CLI::Range(1, 255))->capture_default_str();
+  app.add_option("--packetfreq", v.packet_freq,
+                 "packets of a flow that pass between two mangled ones (mangle mode); "
+                 "packets to wait for data to copy (dup mode)")
+      ->check(CLI::Range(1u, 1000000u))->capture_default_str();
+  app.add_option("--format", v.format, "text or json (JSON Lines)")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--log-file", v.log_file, "also append the results to FILE");
+  app.add_option("--queue-id", v.queue_id, "NFQUEUE number")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--queue-size", v.queue_size, "queue capacity (packets)")->check(CLI::Range(1u, 10000000u))->capture_default_str();
+  app.add_option("--nflog-group", v.nflog_group, "NFLOG group for the peer's packets (default 32768 + queue id)")->check(CLI::Range(1, 65535));
+  app.add_option("--mark", v.mark, "packet mark bits of our own probes, excluded from the queue")->capture_default_str();
+}
+
+std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions& out) {
+  const auto mark = parse_mark(v.mark);
+  if (!mark) return "--mark: expected a non-zero number, e.g. 0x4e510000";
+  core::TraceConfig& t = out.trace;
+  t.mode = v.mode == "mangle" ? core::Mode::mangle : core::Mode::dup;
+  t.max_ttl = static_cast<std::uint8_t>(v.max_ttl);
+  t.ttl_repeat = static_cast<std::uint8_t>(v.ttl_repeat);
+  t.gap_limit = static_cast<std::uint8_t>(v.gap_limit);
+  t.timeout = seconds(v.timeout_s);
+  t.packet_freq = v.packet_freq;
+  t.seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1u;
+  out.queue.queue_id = static_cast<std::uint16_t>(v.queue_id);
+  out.queue.max_len = v.queue_size;
+  out.probe_mark = *mark;
+  out.nflog_group = static_cast<std::uint16_t>(v.nflog_group ? *v.nflog_group : 32768u + v.queue_id % 32768u);
+  return std::nullopt;
+}
+
+Format format_of(const SharedOptions& v) { return v.format == "json" ? Format::json : Format::text; }
+
+std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return Exit{0, app.help()};
+  } catch (const CLI::CallForVersion&) {
+    return Exit{0, tool + " 0.1.0\n"};
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+    return Exit{2, tool + ": " + what + " (see --help)\n"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace nfqtrace::cli
