@@ -114,13 +114,19 @@ struct Tracer::Impl {
 
   // Reports what the engine decided, re-arms the timer, stops when done.
   void after_event() {
-    for (const core::HopEvent& h : engine.hop_events()) sink.on_hop(h);
-    engine.hop_events().clear();
-    for (const core::TraceResult& t : engine.finished_traces()) {
-      sink.on_trace(t);
-      ++traces_reported;
+    // Taken out first: a sink may call back into the tracer (request_trace,
+    // forget), which adds results of its own.
+    while (!engine.hop_events().empty() || !engine.finished_traces().empty()) {
+      std::vector<core::HopEvent> hops = std::move(engine.hop_events());
+      std::vector<core::TraceResult> traces = std::move(engine.finished_traces());
+      engine.hop_events().clear();
+      engine.finished_traces().clear();
+      for (const core::HopEvent& h : hops) sink.on_hop(h);
+      for (const core::TraceResult& t : traces) {
+        sink.on_trace(t);
+        ++traces_reported;
+      }
     }
-    engine.finished_traces().clear();
     if (loop) {
       if (auto s = loop->set_deadline(engine.next_deadline()); !s) return fail(s.error());
       if (done()) loop->stop();
@@ -208,6 +214,16 @@ sys::Status Tracer::shutdown() {
   i.loop = nullptr;
   i.after_event();
   return removed;
+}
+
+void Tracer::request_trace(const core::FlowKey& flow, const core::TraceConfig& config) {
+  impl_->engine.request_trace(flow, config, sys::now());
+  impl_->after_event();
+}
+
+void Tracer::forget(const core::FlowKey& flow) {
+  impl_->engine.forget(flow, sys::now());
+  impl_->after_event();
 }
 
 bool Tracer::done() const { return impl_->done(); }

@@ -57,6 +57,10 @@ class Tracer {
 
   // Registers with `loop`; the tracer owns the loop's deadline timer.
   sys::Status attach(sys::EventLoop& loop);
+  // Traces `flow` with its own parameters (with FlowFilter::requested_only,
+  // only such flows are traced), and forgets it when its connection is gone.
+  void request_trace(const core::FlowKey& flow, const core::TraceConfig& config);
+  void forget(const core::FlowKey& flow);
   // Ends all running traces (reason `stopped`), reports them, removes the rules.
   sys::Status shutdown();
   // True once --count traces have ended.
