@@ -74,7 +74,6 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
   ++f.rounds;
   f.round_started = now.mono;
   f.packets_since_probe = c.packet_freq;  // the first chance is taken
-  f.packets_without_data = 0;
   f.trace = std::make_unique<Trace>(c, key, f.rounds, now);
   ++running_;
   ++counters_.traces_started;
@@ -128,8 +127,11 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
   if (wanted_.empty()) return;
 
   // The bytes the probes copy: this packet's own payload, else the last data
-  // the flow sent. With neither, after packet_freq packets, zero-length
-  // probes below the window (like keepalives): routers still answer them.
+  // the flow sent. A flow that never sent data (a download) gets one-byte
+  // probes just below its sequence number: sequence space the peer has
+  // long acknowledged (the SYN's, then before it), which carried no data a
+  // duplicate could contradict. The peer answers any old data at once, with
+  // a D-SACK naming it, where a copy of a bare ACK would get no answer.
   wire::Bytes source;
   std::uint32_t source_seq = 0;
   const wire::Bytes payload = packet.payload();
@@ -139,13 +141,12 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
   } else if (f.sent.len >= 2) {
     source = wire::Bytes(f.sent.bytes.data(), f.sent.len);
     source_seq = f.sent.seq;
-  } else if (++f.packets_without_data < f.config->packet_freq) {
-    return;
   }
+  static constexpr std::uint8_t old_byte[1] = {0};
 
   const std::uint32_t header_len = packet.tcp_header_len;
   std::uint32_t offset = first_probe_offset;
-  std::uint32_t below = 1;  // zero-length probes: seq - 1, seq - 3, ...
+  std::uint32_t below = 1;  // probes below the flow: seq - 1, seq - 3, ...
   std::size_t sent_now = 0;
   for (std::uint8_t ttl : wanted_) {
     wire::ProbeFields fields;
@@ -162,6 +163,7 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
       while (below < 4096 && f.trace->seq_in_use(packet.seq - below)) below += probe_stride;
       if (below >= 4096) break;
       fields.seq = packet.seq - below;
+      fields.payload = wire::Bytes(old_byte);
       below += probe_stride;
     }
     ProbePacket& out = probes_.emplace_back();

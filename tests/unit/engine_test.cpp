@@ -279,21 +279,29 @@ TEST(DupTrace, DownloadClientThatOnlyAcksProbesWithBytesItSentEarlier) {
   EXPECT_EQ(net.traces[0].hops[3].replies.size(), 3u);
 }
 
-TEST(DupTrace, FlowWithoutAnyDataStillFindsTheRoutersWithZeroLengthProbes) {
-  auto c = config();
-  c.packet_freq = 3;
-  core::Engine engine(c);
+TEST(DupTrace, FlowThatNeverSentDataReachesThePeerWithBytesBelowItsSequence) {
+  core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
-  for (int i = 0; i < 300; ++i) {
+  for (int i = 0; i < 50; ++i) {
     testpkt::Tcp ack = net.flow();
     ack.flags = 0x10;
+    ack.ack += static_cast<std::uint32_t>(1448 * i);
     net.send(ack);
     net.advance(10ms);
   }
   ASSERT_EQ(net.traces.size(), 1u);
   const auto& t = net.traces[0];
-  EXPECT_EQ(t.reason, StopReason::gaplimit);  // the peer cannot show it was reached
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
   EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
+  EXPECT_EQ(t.hops[3].replies.size(), 3u);
+  // Each probe holds one byte of sequence space the peer already has.
+  for (const auto& b : net.sent_probes_) {
+    auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->payload_len, 1u);
+    EXPECT_TRUE(wire::seq_before(p->seq, client_flow().seq));
+  }
 }
 
 TEST(DupTrace, NoProbeAfterTheTraceEndedAndRepeatStartsANewRound) {

@@ -110,7 +110,6 @@ class Engine {
     std::unique_ptr<Trace> trace;     // the round running now, if any
     bool closing = false;             // FIN or RST seen
     std::uint32_t packets_since_probe = 0;
-    std::uint32_t packets_without_data = 0;  // dup: waiting for bytes to copy
     Duration idle_check{0};           // when the pending idle check fires
     SentBytes sent;
   };
