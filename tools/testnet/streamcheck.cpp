@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
   std::uint32_t isn = 0;
   unsigned peer_port = 0;               // the other end's port, from the SYN
   std::vector<bool> covered(data.size());  // stream bytes seen at least once
-  std::uint64_t segments = 0, bytes = 0, bad_segments = 0, beyond = 0;
+  std::uint64_t segments = 0, bytes = 0, bad_segments = 0, beyond = 0, before_stream = 0;
   std::map<std::uint32_t, int> seen;  // seq -> times seen, to count duplicates
   std::size_t at = 24;
   while (at + 16 <= cap.size()) {
@@ -143,9 +143,17 @@ int main(int argc, char** argv) {
         // say) belong to others.
         if (!have_isn) have_isn = true, isn = seg.seq, peer_port = seg.other_port;
       } else if (have_isn && seg.other_port == peer_port && seg.len > 0) {
+        std::uint32_t offset = seg.seq - isn - 1;  // modulo 2^32, as TCP counts
+        // Wholly at or before the SYN's sequence number: space that never
+        // held stream data, so no receiver can keep those bytes (a tracer's
+        // probes for a flow that sent no data live there). Counted apart.
+        if (static_cast<std::int32_t>(offset + static_cast<std::uint32_t>(seg.len)) <= 0) {
+          ++before_stream;
+          at += incl;
+          continue;
+        }
         ++segments;
         ++seen[seg.seq];
-        std::uint32_t offset = seg.seq - isn - 1;  // modulo 2^32, as TCP counts
         std::size_t mismatch = seg.len, i = 0;
         for (; i < seg.len; ++i) {
           std::size_t k = std::size_t{offset} + i;
@@ -177,6 +185,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(dups), static_cast<unsigned long long>(bad_segments), seen_bytes,
               data.size());
   if (beyond > 0) std::printf("  %llu segments go past the end of the data\n", static_cast<unsigned long long>(beyond));
+  if (before_stream > 0)
+    std::printf("  %llu segments wholly before the stream's first byte (never data)\n",
+                static_cast<unsigned long long>(before_stream));
   // Every byte must have been seen: a capture with holes proves nothing.
   return bad_segments == 0 && beyond == 0 && seen_bytes == data.size() ? 0 : 1;
 }
