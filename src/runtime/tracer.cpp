@@ -145,12 +145,6 @@ struct Tracer::Impl {
 
 sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options,
                                                     ResultSink& sink) {
-  // Whatever an earlier, killed run left behind goes first: its queue rule
-  // would otherwise feed packets to a queue nobody reads (bypassed, but
-  // still a rule the user did not ask for).
-  if (options.rules) {
-    if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
-  }
   sys::QueueOptions queue_options = options.queue;
   // Mangle mode hands whole packets back with the verdict, and lowers the
   // TTL of single segments: the kernel segments GSO packets before queueing
@@ -159,8 +153,15 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
     queue_options.copy_range = 0xffff;
     queue_options.gso = false;
   }
+  // Binding the queue first: it fails when another instance holds it, and
+  // then that instance's rules must stay untouched.
   auto queue = sys::NfQueue::open(queue_options);
   if (!queue) return queue.error();
+  // Bound, no live instance uses this queue id: rules with it are leftovers
+  // of a run that was killed, feeding a queue nobody read.
+  if (options.rules) {
+    if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
+  }
   auto log = sys::NfLog::open(options.nflog_group, 128);
   if (!log) return log.error();
   auto sender = sys::ProbeSender::open(options.probe_mark);
