@@ -1,0 +1,252 @@
+#include "client.hpp"
+
+#include <fmt/format.h>
+#include <poll.h>
+
+#include <array>
+
+#include "nfqtrace/output/compare.hpp"
+#include "nfqtrace/output/format.hpp"
+#include "nfqtrace/sys/clock.hpp"
+#include "nfqtrace/sys/tcp.hpp"
+
+namespace nfqtrace::client {
+namespace {
+
+struct Failure {
+  std::string reason;
+};
+
+// Connects to the first address of `endpoint` that answers within `timeout`.
+sys::Result<sys::UniqueFd> connect_to(const sys::Endpoint& endpoint, core::Duration timeout) {
+  auto addresses = sys::resolve(endpoint.host);
+  if (!addresses) return addresses.error();
+  std::string last_error;
+  for (const wire::Address& a : *addresses) {
+    auto fd = sys::tcp_connect(a, endpoint.port);
+    if (!fd) {
+      last_error = fd.error().message();
+      continue;
+    }
+    pollfd p{fd->get(), POLLOUT, 0};
+    const int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    const int ready = poll(&p, 1, ms);
+    if (ready == 1) {
+      if (auto s = sys::connect_result(fd->get()); !s) {
+        last_error = s.error().message() + " (" + a.to_string() + ")";
+        continue;
+      }
+      return std::move(*fd);
+    }
+    last_error = "no answer from " + a.to_string();
+  }
+  return sys::Error{"server unreachable: " + last_error};
+}
+
+// Prints results as they come and keeps the last trace of each direction.
+class Printer final : public runtime::ResultSink {
+ public:
+  Printer(cli::Format format, cli::ResultWriter& out) : format_(format), out_(out) {}
+
+  void on_hop(const core::HopEvent& hop) override { hop_line(hop, "forward"); }
+  void on_trace(const core::TraceResult& trace) override {
+    trace_line(trace, "forward");
+    forward = trace;
+  }
+  void reverse_hop(const core::HopEvent& hop) { hop_line(hop, "reverse"); }
+  void reverse_trace(const core::TraceResult& trace) {
+    trace_line(trace, "reverse");
+    reverse = trace;
+  }
+
+  std::optional<core::TraceResult> forward, reverse;
+
+ private:
+  void hop_line(const core::HopEvent& hop, const char* direction) {
+    if (format_ != cli::Format::json) return;
+    auto j = output::hop_json(hop);
+    j["direction"] = direction;
+    out_.write(j.dump() + "\n");
+  }
+  void trace_line(const core::TraceResult& trace, const char* direction) {
+    if (format_ != cli::Format::json) return;
+    auto j = output::trace_json(trace);
+    j["direction"] = direction;
+    out_.write(j.dump() + "\n");
+  }
+  cli::Format format_;
+  cli::ResultWriter& out_;
+};
+
+class Client {
+ public:
+  Client(const ClientOptions& options, sys::EventLoop& loop, sys::UniqueFd socket,
+         sys::Timer timer, Printer& printer)
+      : options_(options),
+        loop_(loop),
+        socket_(std::move(socket)),
+        timer_(std::move(timer)),
+        printer_(printer),
+        session_(options.server_params, options.filler_interval, options.overall_timeout,
+                 sys::now()) {}
+
+  std::optional<Failure> run(runtime::Tracer& tracer) {
+    tracer_ = &tracer;
+    const int fd = socket_.get();
+    if (auto s = loop_.watch(fd, [this](sys::EventLoop::Readiness r) { on_socket(r); }, true); !s)
+      return Failure{s.error().message()};
+    if (auto s = loop_.watch(timer_.fd(), [this] {
+          if (timer_.expired()) {
+            session_.on_timer(sys::now());
+            pump();
+          }
+        });
+        !s)
+      return Failure{s.error().message()};
+    pump();
+    if (auto s = loop_.run(); !s) return Failure{cli::explain(s.error())};
+    if (interrupted_) return Failure{"interrupted"};
+    if (auto f = session_.failure()) return Failure{*f};
+    if (tracer.fatal()) return Failure{cli::explain(*tracer.fatal())};
+    return std::nullopt;
+  }
+
+  void interrupt() {
+    interrupted_ = true;
+    loop_.stop();
+  }
+
+  // The forward trace ended (the tracer reported it).
+  void forward_ended() {
+    session_.on_forward_trace_ended();
+    pump();
+  }
+
+ private:
+  void on_socket(sys::EventLoop::Readiness ready) {
+    if (ready.readable || ready.hangup) {
+      std::array<char, 8192> buffer;
+      for (int i = 0; i < 16; ++i) {
+        auto got = sys::read_some(socket_.get(), buffer);
+        if (!got || (*got && **got == 0)) {
+          session_.on_peer_closed(sys::now());
+          break;
+        }
+        if (!*got) break;
+        session_.on_bytes(std::span<const char>(buffer.data(), **got), sys::now());
+      }
+    }
+    pump();
+  }
+
+  void pump() {
+    for (const core::HopEvent& h : session_.reverse_hops()) printer_.reverse_hop(h);
+    session_.reverse_hops().clear();
+    for (const core::TraceResult& t : session_.reverse_traces()) printer_.reverse_trace(t);
+    session_.reverse_traces().clear();
+
+    std::string& pending = session_.outgoing();
+    while (!pending.empty()) {
+      auto wrote = sys::write_some(socket_.get(), pending);
+      if (!wrote) {
+        session_.on_peer_closed(sys::now());
+        pending.clear();
+        break;
+      }
+      if (*wrote == 0) break;
+      pending.erase(0, *wrote);
+    }
+    (void)loop_.want_writable(socket_.get(), !pending.empty());
+    if (session_.finished() || session_.failure()) {
+      loop_.stop();
+      return;
+    }
+    (void)timer_.set(session_.next_deadline());
+  }
+
+  const ClientOptions& options_;
+  sys::EventLoop& loop_;
+  sys::UniqueFd socket_;
+  sys::Timer timer_;
+  Printer& printer_;
+  coop::ClientSession session_;
+  runtime::Tracer* tracer_ = nullptr;
+  bool interrupted_ = false;
+};
+
+// Hands the forward trace's results to the printer and tells the client.
+class ForwardSink final : public runtime::ResultSink {
+ public:
+  explicit ForwardSink(Printer& printer) : printer_(printer) {}
+  void on_hop(const core::HopEvent& hop) override { printer_.on_hop(hop); }
+  void on_trace(const core::TraceResult& trace) override {
+    printer_.on_trace(trace);
+    if (client) client->forward_ended();
+  }
+  Client* client = nullptr;
+
+ private:
+  Printer& printer_;
+};
+
+}  // namespace
+
+int run_client(const ClientOptions& options) {
+  auto fail = [](const std::string& reason) {
+    fmt::print(stderr, "nfqtrace-client: {}\n", reason);
+    return 1;
+  };
+  auto endpoint = sys::parse_endpoint(options.server);
+  if (!endpoint) {
+    fmt::print(stderr, "nfqtrace-client: expected HOST:PORT or [IPv6]:PORT, got '{}'\n", options.server);
+    return 2;
+  }
+  std::string error;
+  auto writer = cli::ResultWriter::open(options.log_file, error);
+  if (!writer) {
+    fmt::print(stderr, "nfqtrace-client: {}\n", error);
+    return 2;
+  }
+  auto loop = sys::EventLoop::create();
+  if (!loop) return fail(cli::explain(loop.error()));
+  auto socket = connect_to(*endpoint, options.connect_timeout);
+  if (!socket) return fail(socket.error().message());
+  auto flow = sys::connection_flow(socket->get());
+  if (!flow) return fail(flow.error().message());
+  auto timer = sys::Timer::create();
+  if (!timer) return fail(timer.error().message());
+
+  // The forward trace covers this connection and nothing else.
+  runtime::TracerOptions tracer_options = options.tracer;
+  tracer_options.filter.dports = {flow->dport};
+  tracer_options.filter.host = flow->dst;
+  sys::RuleSpec rules;
+  rules.queue_id = tracer_options.queue.queue_id;
+  rules.dports = {flow->dport};
+  rules.local_port = flow->sport;
+  rules.host = flow->dst;
+  rules.probe_mark = tracer_options.probe_mark;
+  rules.nflog_group = tracer_options.nflog_group;
+  rules.log_all_peer_acks = tracer_options.trace.mode == core::Mode::mangle;
+  tracer_options.rules = rules;
+
+  Printer printer(options.format, *writer);
+  ForwardSink sink(printer);
+  auto tracer = runtime::Tracer::create(tracer_options, sink);
+  if (!tracer) return fail(cli::explain(tracer.error()));
+  if (auto s = (*tracer)->attach(*loop); !s) return fail(cli::explain(s.error()));
+
+  Client client(options, *loop, std::move(*socket), std::move(*timer), printer);
+  sink.client = &client;
+  loop->on_signal([&](int) { client.interrupt(); });
+  auto failure = client.run(**tracer);
+  sink.client = nullptr;
+  (void)(*tracer)->shutdown();
+  if (failure) return fail(failure->reason);
+
+  if (options.format == cli::Format::text && printer.forward && printer.reverse)
+    writer->write(output::compare_text(*printer.forward, *printer.reverse));
+  return 0;
+}
+
+}  // namespace nfqtrace::client

@@ -1,0 +1,104 @@
+// nfqtrace-server: traces the reverse path of each client's connection and
+// sends the results to that client, inside the connection.
+#include <fmt/format.h>
+
+#include "../common/console.hpp"
+#include "../common/trace_options.hpp"
+#include "nfqtrace/sys/event_loop.hpp"
+#include "server.hpp"
+
+namespace {
+
+using namespace nfqtrace;
+
+core::Duration seconds(double s) {
+  return std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(s));
+}
+
+std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
+  CLI::App app{
+      "nfqtrace-server: traces the path from this server back to each nfqtrace-client\n"
+      "that connects, and streams the results to that client inside its connection."};
+  app.set_version_flag("--version", "nfqtrace-server 0.1.0");
+  app.get_formatter()->column_width(32);
+
+  server::ServerOptions o;
+  cli::SharedOptions shared;
+  unsigned port = 0;
+  std::optional<std::string> interface;
+  double time_limit_s = 60, idle_s = 10;
+  bool allow_mangle = true;
+  app.add_option("--port", port, "TCP port to listen on (IPv4 and IPv6)")->required()->check(CLI::Range(1, 65535));
+  app.add_option("--interface", interface, "only trace packets leaving through this interface");
+  app.add_option("--max-clients", o.max_clients, "clients served at once")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--client-time-limit", time_limit_s, "seconds a client may stay connected")->check(CLI::Range(1.0, 86400.0))->capture_default_str();
+  app.add_option("--client-idle-timeout", idle_s, "seconds a client may stay silent")->check(CLI::Range(0.5, 3600.0))->capture_default_str();
+  app.add_option("--allow-mangle", allow_mangle, "let clients ask for mangle mode (lowering the TTL of our own packets to them)")->capture_default_str();
+  cli::add_shared_options(app, shared);
+
+  if (auto exit = cli::parse_or_exit(app, argc, argv, "nfqtrace-server")) return *exit;
+  if (auto error = cli::apply(shared, o.tracer))
+    return cli::Exit{2, "nfqtrace-server: " + *error + " (see --help)\n"};
+
+  o.port = static_cast<std::uint16_t>(port);
+  o.format = cli::format_of(shared);
+  o.limits.client_time_limit = seconds(time_limit_s);
+  o.limits.idle_timeout = seconds(idle_s);
+  o.limits.allow_mangle = allow_mangle;
+  // Clients get at most what the operator allows on the command line.
+  o.limits.max_ttl = std::min<std::uint8_t>(o.limits.max_ttl, o.tracer.trace.max_ttl);
+  o.tracer.filter.sports = {o.port};
+  o.tracer.filter.requested_only = true;
+  o.tracer.trace.max_flows = static_cast<std::uint32_t>(o.max_clients);
+
+  sys::RuleSpec r;
+  r.queue_id = o.tracer.queue.queue_id;
+  r.sports = {o.port};
+  r.out_interface = interface;
+  r.probe_mark = o.tracer.probe_mark;
+  r.nflog_group = o.tracer.nflog_group;
+  // Clients may ask for mangle mode, whose evidence is the client's ACKs.
+  r.log_all_peer_acks = allow_mangle;
+  o.tracer.rules = r;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = parse(argc, argv);
+  if (auto* exit = std::get_if<cli::Exit>(&parsed)) {
+    std::fputs(exit->message.c_str(), exit->status == 0 ? stdout : stderr);
+    return exit->status;
+  }
+  auto& options = std::get<server::ServerOptions>(parsed);
+  std::string error;
+  auto writer = cli::ResultWriter::open(std::nullopt, error);
+
+  auto loop = sys::EventLoop::create();
+  if (!loop) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(loop.error()));
+    return 1;
+  }
+  auto server = server::Server::create(options, *loop, *writer);
+  if (!server) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(server.error()));
+    return 1;
+  }
+  loop->on_signal([&](int) { loop->stop(); });
+  fmt::print(stderr, "nfqtrace-server: listening on port {}\n", options.port);
+  int status = 0;
+  if (auto s = loop->run(); !s) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
+    status = 1;
+  }
+  if (auto s = (*server)->shutdown(); !s) {
+    fmt::print(stderr, "nfqtrace-server: removing rules: {}\n", cli::explain(s.error()));
+    status = 1;
+  }
+  if (const auto& fatal = (*server)->fatal()) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(*fatal));
+    status = 1;
+  }
+  return status;
+}
