@@ -1,0 +1,23 @@
+// ICMP and ICMPv6 errors: anyone on the Internet can send them, with any
+// lengths, quotes and RFC 4884 extensions.
+#include <cstddef>
+#include <cstdint>
+
+#include "nfqtrace/wire/icmp_error.hpp"
+
+using namespace nfqtrace::wire;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  const Bytes message(data + 1, size - 1);
+  if (data[0] & 1) {
+    static const Address from = *Address::parse("2001:db8:1::1");
+    static const Address to = *Address::parse("2001:db8::2");
+    auto e = parse_icmp6(message, from, to, 64);
+    if (e && e->extensions.size() > message.size()) __builtin_trap();
+  } else {
+    auto e = parse_icmp4(message);
+    if (e && e->extensions.size() > message.size()) __builtin_trap();
+  }
+  return 0;
+}
