@@ -84,10 +84,17 @@ std::string install_script(const RuleSpec& spec, Families families) {
   // add + delete first: the table is replaced whether or not it exists.
   std::string script = "add table " + table + "\ndelete table " + table + "\n";
   script += "table " + table + " {\n";
+  // First in each chain: a connection whose trace is over leaves at once.
+  const std::string bypass =
+      spec.bypass_mark != 0
+          ? fmt::format("\t\tct mark & {0:#x} == {0:#x} return\n", spec.bypass_mark)
+          : std::string();
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
+  script += bypass;
   if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);
   if (!sports.empty()) script += queue_rule(spec, families, "tcp sport", sports);
   script += "\t}\n\tchain in {\n\t\ttype filter hook input priority mangle; policy accept;\n";
+  script += bypass;
   if (!dports.empty()) script += log_rules(spec, families, "tcp sport", dports);
   if (!sports.empty()) script += log_rules(spec, families, "tcp dport", sports);
   return script + "\t}\n}\n";

@@ -195,6 +195,12 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
     if (!contains(leftovers.chains, chain)) script += ":" + chain + " - [0:0]\n";
   }
   script += clearing_lines(leftovers);
+  if (spec.bypass_mark != 0) {
+    // First: a connection whose trace is over leaves at once, untouched.
+    for (const std::string& chain : {out, in})
+      script += fmt::format("-A {} -m connmark --mark {:#x}/{:#x} -j RETURN\n", chain,
+                            spec.bypass_mark, spec.bypass_mark);
+  }
   for (std::uint16_t port : unique_ports(spec.dports)) script += queue_rule(spec, "--dport", port);
   for (std::uint16_t port : unique_ports(spec.sports)) script += queue_rule(spec, "--sport", port);
   for (std::uint16_t port : unique_ports(spec.dports)) script += log_rules(spec, "--sport", port);

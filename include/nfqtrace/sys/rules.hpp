@@ -32,6 +32,9 @@ struct RuleSpec {
   std::optional<std::string> out_interface;  // only packets leaving through it
   std::uint32_t probe_mark = 0x4e510000;     // packets with (mark & probe_mark) == probe_mark skip the queue
   std::uint16_t nflog_group = 0;
+  // Connections whose conntrack mark has all these bits skip both chains
+  // (their trace is over); 0: no such rule.
+  std::uint32_t bypass_mark = 0;
   bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
   bool ipv4 = true, ipv6 = true;
 };

@@ -1,0 +1,30 @@
+// Conntrack marks through ctnetlink: a flow whose trace is over gets a mark
+// bit that our rules match first, so its packets skip the queue (and user
+// space) until the bit is cleared again for its next round.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "nfqtrace/core/flow_key.hpp"
+#include "nfqtrace/sys/error.hpp"
+#include "nfqtrace/sys/fd.hpp"
+
+namespace nfqtrace::sys {
+
+class ConntrackMarker {
+ public:
+  static Result<ConntrackMarker> open();
+
+  // Sets (or clears) `bits` in the mark of the connection `flow` belongs to
+  // (in either direction), leaving its other bits alone. An error with code
+  // ENOENT means the connection is gone.
+  Status set_bits(const core::FlowKey& flow, std::uint32_t bits, bool on);
+
+ private:
+  explicit ConntrackMarker(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+  std::uint32_t sequence_ = 0;
+};
+
+}  // namespace nfqtrace::sys

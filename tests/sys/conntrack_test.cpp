@@ -1,0 +1,114 @@
+// A conntrack mark bit set through ctnetlink makes a connection skip the
+// queue (our rules RETURN first for it), and clearing it brings the
+// connection back; a connection that does not exist is reported as such.
+#include "nfqtrace/sys/conntrack.hpp"
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+
+#include "nfqtrace/sys/nfqueue.hpp"
+#include "nfqtrace/sys/rules.hpp"
+#include "nfqtrace/sys/tcp.hpp"
+
+namespace nfqtrace::sys {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint32_t bypass_bit = 0x00400000;
+
+struct Connection {
+  UniqueFd listener, client, server;
+  core::FlowKey flow;  // client -> server
+};
+
+Connection connect_loopback() {
+  Connection c;
+  auto l = tcp_listen(wire::Family::v4, 0);
+  EXPECT_TRUE(l);
+  c.listener = std::move(*l);
+  sockaddr_in bound{};
+  socklen_t len = sizeof bound;
+  getsockname(c.listener.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  auto client = tcp_connect(*wire::Address::parse("127.0.0.1"), ntohs(bound.sin_port));
+  EXPECT_TRUE(client);
+  c.client = std::move(*client);
+  pollfd p{c.client.get(), POLLOUT, 0};
+  poll(&p, 1, 2000);
+  pollfd q{c.listener.get(), POLLIN, 0};
+  poll(&q, 1, 2000);
+  auto server = tcp_accept(c.listener.get());
+  EXPECT_TRUE(server);
+  c.server = std::move(*server);
+  c.flow = *connection_flow(c.client.get());
+  return c;
+}
+
+// Sends a few bytes and counts what the queue hands us (accepting it all).
+std::size_t queued_while_sending(NfQueue& queue, Connection& c) {
+  const std::string data = "ping\n";
+  EXPECT_TRUE(write_some(c.client.get(), data));
+  std::size_t seen = 0;
+  const auto end = std::chrono::steady_clock::now() + 300ms;
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{queue.fd(), POLLIN, 0};
+    if (poll(&p, 1, 50) == 1) {
+      auto n = queue.receive([&](const QueuedPacket& qp) { queue.accept(qp.id); });
+      EXPECT_TRUE(n);
+      seen += *n;
+      EXPECT_TRUE(queue.flush_verdicts());
+    }
+  }
+  char buffer[64];
+  pollfd s{c.server.get(), POLLIN, 0};
+  EXPECT_EQ(poll(&s, 1, 1000), 1);
+  auto got = read_some(c.server.get(), buffer);
+  EXPECT_TRUE(got && *got && **got == data.size()) << "the data still arrives";
+  return seen;
+}
+
+TEST(Conntrack, MarkedConnectionSkipsTheQueueUntilTheBitIsCleared) {
+  setenv("NFQTRACE_RULES_BACKEND", "xtables", 1);
+  Connection c = connect_loopback();
+  QueueOptions qo;
+  qo.queue_id = 23;
+  auto queue = NfQueue::open(qo);
+  ASSERT_TRUE(queue) << queue.error().message();
+  RuleSpec spec;
+  spec.queue_id = 23;
+  spec.dports = {c.flow.dport};
+  spec.nflog_group = 23;
+  spec.bypass_mark = bypass_bit;
+  auto rules = Rules::install(spec);
+  ASSERT_TRUE(rules) << rules.error().message();
+  auto marker = ConntrackMarker::open();
+  ASSERT_TRUE(marker) << marker.error().message();
+
+  EXPECT_GT(queued_while_sending(*queue, c), 0u);
+  ASSERT_TRUE(marker->set_bits(c.flow, bypass_bit, true));
+  EXPECT_EQ(queued_while_sending(*queue, c), 0u);
+  // The reverse direction names the same connection.
+  ASSERT_TRUE(marker->set_bits(c.flow.reversed(), bypass_bit, false));
+  EXPECT_GT(queued_while_sending(*queue, c), 0u);
+  unsetenv("NFQTRACE_RULES_BACKEND");
+}
+
+TEST(Conntrack, UnknownConnectionIsReportedGone) {
+  auto marker = ConntrackMarker::open();
+  ASSERT_TRUE(marker) << marker.error().message();
+  // Load conntrack in this namespace, as our rules would.
+  ASSERT_EQ(std::system("iptables -w -t mangle -A OUTPUT -m connmark --mark 1/1 -j RETURN"), 0);
+  const core::FlowKey nobody{*wire::Address::parse("192.0.2.1"), *wire::Address::parse("192.0.2.2"), 1, 2};
+  auto s = marker->set_bits(nobody, bypass_bit, true);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ENOENT);
+  (void)std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN");
+}
+
+}  // namespace
+}  // namespace nfqtrace::sys
