@@ -227,6 +227,8 @@ void Engine::request_trace(const FlowKey& key, const TraceConfig& config, Instan
   Flow& f = *find_or_create(key, now);
   auto own = std::make_shared<TraceConfig>(config);
   sanitize(*own);
+  // What the runtime can do is the engine's to say, not the flow's.
+  own->skip_finished_flows = config_.skip_finished_flows;
   f.config = std::move(own);
 }
 
@@ -300,7 +302,17 @@ void Engine::on_timer(Instant now) {
     if (it == flows_.end()) continue;
     Flow& f = it->second;
     if (f.trace) f.trace->expire(now.mono);
-    if (timer.at == f.idle_check) {
+    if (f.skipping && f.config->repeat && f.round_started + *f.config->repeat <= now.mono) {
+      // Time for its next round: its packets come back to us.
+      f.skipping = false;
+      f.last_seen = now.mono;
+      skip_changes_.push_back(SkipChange{timer.key, false});
+    }
+    if (timer.at == f.idle_check && f.skipping && f.config->repeat) {
+      // Unseen while skipping until its next round is not idle.
+      f.idle_check = now.mono + config_.idle_timeout;
+      arm(timer.key, f.idle_check);
+    } else if (timer.at == f.idle_check) {
       const Duration idle_at = f.last_seen + config_.idle_timeout;
       if (idle_at <= now.mono) {
         expire_idle(timer.key, now);
@@ -311,6 +323,27 @@ void Engine::on_timer(Instant now) {
     }
     settle(timer.key, now);
   }
+}
+
+void Engine::skip_applied(const SkipChange& change, bool ok, bool connection_gone, Instant now) {
+  auto it = flows_.find(change.flow);
+  if (it == flows_.end()) return;
+  Flow& f = it->second;
+  if (connection_gone) {
+    forget(change.flow, now);
+    return;
+  }
+  if (!ok) {
+    // The packets keep coming: the flow stays as it was, traced or done.
+    f.skipping = false;
+    return;
+  }
+  if (!change.skip) return;
+  ++counters_.flows_skipped;
+  // Without a next round the state stays until the flow has been idle a
+  // while: packets queued before the mark took effect still arrive, and must
+  // find the flow done rather than start it afresh.
+  if (f.config->repeat) arm(change.flow, f.round_started + *f.config->repeat);
 }
 
 void Engine::expire_idle(const FlowKey& key, Instant now) {
@@ -341,6 +374,10 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   if (f.closing) {
     flows_.erase(it);
     return false;
+  }
+  if (f.config->skip_finished_flows && !stopped_) {
+    f.skipping = true;
+    skip_changes_.push_back(SkipChange{key, true});
   }
   return true;
 }

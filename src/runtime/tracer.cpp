@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "nfqtrace/sys/clock.hpp"
+#include "nfqtrace/sys/conntrack.hpp"
 #include "nfqtrace/sys/nflog.hpp"
 #include "nfqtrace/sys/raw_sockets.hpp"
 #include "nfqtrace/wire/icmp_error.hpp"
@@ -33,6 +34,7 @@ struct Tracer::Impl {
   sys::IcmpReceiver icmp4;
   std::optional<sys::IcmpReceiver> icmp6;
   std::optional<sys::Rules> rules;
+  std::optional<sys::ConntrackMarker> conntrack;  // when flows may skip the queue
   sys::EventLoop* loop = nullptr;
   RuntimeCounters counters;
   std::uint64_t traces_reported = 0;
@@ -113,7 +115,23 @@ struct Tracer::Impl {
   }
 
   // Reports what the engine decided, re-arms the timer, stops when done.
+  // Flows whose trace is over leave the queue (a conntrack mark our rules
+  // match first) until their next round.
+  void apply_skip_changes() {
+    const core::Instant now = sys::now();
+    while (!engine.skip_changes().empty()) {
+      std::vector<core::SkipChange> changes = std::move(engine.skip_changes());
+      engine.skip_changes().clear();
+      for (const core::SkipChange& c : changes) {
+        sys::Status s = conntrack ? conntrack->set_bits(c.flow, options.probe_mark, c.skip)
+                                  : sys::Status(sys::Error{"no conntrack"});
+        engine.skip_applied(c, s.ok(), !s.ok() && s.error().code == ENOENT, now);
+      }
+    }
+  }
+
   void after_event() {
+    apply_skip_changes();
     // Taken out first: a sink may call back into the tracer (request_trace,
     // forget), which adds results of its own.
     while (!engine.hop_events().empty() || !engine.finished_traces().empty()) {
@@ -171,10 +189,22 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   std::optional<sys::IcmpReceiver> icmp6;
   if (auto r = sys::IcmpReceiver::open(wire::Family::v6)) icmp6.emplace(std::move(*r));
 
-  auto impl = std::make_unique<Impl>(options, sink, std::move(*queue), std::move(*log),
-                                     std::move(*sender), std::move(*icmp4), std::move(icmp6));
+  // With our own rules, a flow whose trace is over skips the queue: its
+  // connection gets the mark bits in conntrack, which the rules match first.
+  TracerOptions effective = options;
+  std::optional<sys::ConntrackMarker> conntrack;
   if (options.rules) {
-    auto rules = sys::Rules::install(*options.rules);
+    if (auto m = sys::ConntrackMarker::open()) {
+      conntrack.emplace(std::move(*m));
+      effective.trace.skip_finished_flows = true;
+      effective.rules->bypass_mark = options.probe_mark;
+    }
+  }
+  auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),
+                                     std::move(*sender), std::move(*icmp4), std::move(icmp6));
+  impl->conntrack = std::move(conntrack);
+  if (effective.rules) {
+    auto rules = sys::Rules::install(*effective.rules);
     if (!rules) return rules.error();
     impl->rules.emplace(std::move(*rules));
   }

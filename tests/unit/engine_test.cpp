@@ -472,3 +472,76 @@ TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
   EXPECT_EQ(engine.flow_count(), 0u);
   EXPECT_EQ(engine.running_traces(), 0u);
 }
+
+TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWhenIdle) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  c.idle_timeout = 5s;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  const core::SkipChange change = engine.skip_changes()[0];
+  EXPECT_TRUE(change.skip);
+  EXPECT_EQ(change.flow.sport, client_flow().sport);
+  engine.skip_changes().clear();
+  engine.skip_applied(change, true, false, sim::at(net.now()));
+  EXPECT_EQ(engine.counters().flows_skipped, 1u);
+  // A packet queued before the mark took effect finds the flow done.
+  const auto probes = net.sent_probes_.size();
+  net.stream(1, 10ms);
+  EXPECT_EQ(net.sent_probes_.size(), probes);
+  EXPECT_EQ(net.traces.size(), 1u);
+  net.advance(6s);
+  EXPECT_EQ(engine.flow_count(), 0u);
+}
+
+TEST(SkipFinishedFlows, WhenSkippingFailsTheFlowStaysDoneAndIsNotTracedAgain) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  engine.skip_applied(engine.skip_changes()[0], false, false, sim::at(net.now()));
+  engine.skip_changes().clear();
+  const auto probes = net.sent_probes_.size();
+  net.stream(50, 10ms);
+  EXPECT_EQ(net.sent_probes_.size(), probes);
+  EXPECT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(engine.flow_count(), 1u);
+}
+
+TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  c.repeat = 2s;
+  c.idle_timeout = 1s;  // shorter than the pause: skipping is not idleness
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
+  engine.skip_changes().clear();
+  net.advance(2500ms);  // no packets reach the engine meanwhile
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  EXPECT_FALSE(engine.skip_changes()[0].skip);
+  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
+  engine.skip_changes().clear();
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].round, 2u);
+}
+
+TEST(SkipFinishedFlows, AConnectionThatIsGoneIsForgotten) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  c.repeat = 1s;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  engine.skip_applied(engine.skip_changes()[0], false, true, sim::at(net.now()));
+  EXPECT_EQ(engine.flow_count(), 0u);
+}

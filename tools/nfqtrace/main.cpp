@@ -42,11 +42,11 @@ void print_summary(const runtime::Tracer& tracer) {
   const auto& r = tracer.counters();
   fmt::print(stderr,
              "nfqtrace: {} traces, {} packets seen, {} probes sent, {} replies matched, "
-             "{} ICMP unmatched, {} peer confirmations, {} flows refused (--max-flows), "
-             "{} probe send errors\n",
+             "{} ICMP unmatched, {} peer confirmations, {} flows sent past the queue after "
+             "their trace, {} flows refused (--max-flows), {} probe send errors\n",
              tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
-             e.icmp_unmatched + r.icmp_parse_errors, e.peer_evidence, e.flows_refused,
-             r.probe_send_errors);
+             e.icmp_unmatched + r.icmp_parse_errors, e.peer_evidence, e.flows_skipped,
+             e.flows_refused, r.probe_send_errors);
 }
 
 }  // namespace

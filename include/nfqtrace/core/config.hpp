@@ -29,6 +29,9 @@ struct TraceConfig {
   std::uint32_t max_flows = 1000; // traces running at once
   Duration idle_timeout = 60s;    // a flow silent this long is closed
   std::uint32_t seed = 1;         // for probe IP IDs; tests fix it
+  // Ask for flows whose trace is over to skip the queue until their next
+  // round (Engine::skip_changes; the runtime sets a conntrack mark).
+  bool skip_finished_flows = false;
 };
 
 // Which packets the engine traces when the queue hands it others too (with

@@ -45,6 +45,13 @@ struct PacketMeta {
   bool gso = false;  // a GSO super-packet: never mangled
 };
 
+// A flow whose packets should stop (skip = true) or start again (false)
+// coming through the queue.
+struct SkipChange {
+  FlowKey flow;
+  bool skip = true;
+};
+
 struct EngineCounters {
   std::uint64_t packets = 0;             // outgoing packets seen
   std::uint64_t packets_not_selected = 0;
@@ -58,6 +65,7 @@ struct EngineCounters {
   std::uint64_t peer_evidence = 0;       // the peer showed a probe reached it
   std::uint64_t traces_started = 0;
   std::uint64_t traces_ended = 0;
+  std::uint64_t flows_skipped = 0;       // sent past the queue after their trace
 };
 
 class Engine {
@@ -86,6 +94,10 @@ class Engine {
   std::vector<ProbePacket>& probes() { return probes_; }
   std::vector<HopEvent>& hop_events() { return hop_events_; }
   std::vector<TraceResult>& finished_traces() { return finished_; }
+  std::vector<SkipChange>& skip_changes() { return skip_changes_; }
+  // What became of a skip change: applied, or not (the flow then keeps
+  // coming through the queue; a flow whose connection is gone is forgotten).
+  void skip_applied(const SkipChange& change, bool ok, bool connection_gone, Instant now);
 
   const EngineCounters& counters() const { return counters_; }
   std::size_t flow_count() const { return flows_.size(); }
@@ -109,6 +121,7 @@ class Engine {
     Duration last_seen{0};
     std::unique_ptr<Trace> trace;     // the round running now, if any
     bool closing = false;             // FIN or RST seen
+    bool skipping = false;            // its packets bypass the queue
     std::uint32_t packets_since_probe = 0;
     Duration idle_check{0};           // when the pending idle check fires
     SentBytes sent;
@@ -145,6 +158,7 @@ class Engine {
   std::vector<ProbePacket> probes_;
   std::vector<HopEvent> hop_events_;
   std::vector<TraceResult> finished_;
+  std::vector<SkipChange> skip_changes_;
   std::vector<std::uint8_t> wanted_;  // scratch, kept to avoid allocation
   EngineCounters counters_;
 };
