@@ -7,6 +7,7 @@
 #include "nfqtrace/sys/conntrack.hpp"
 #include "nfqtrace/sys/nflog.hpp"
 #include "nfqtrace/sys/raw_sockets.hpp"
+#include "nfqtrace/sys/rule_keeper.hpp"
 #include "nfqtrace/wire/icmp_error.hpp"
 #include "nfqtrace/wire/probe_builder.hpp"
 #include "nfqtrace/wire/tcp_packet.hpp"
@@ -34,6 +35,7 @@ struct Tracer::Impl {
   sys::IcmpReceiver icmp4;
   std::optional<sys::IcmpReceiver> icmp6;
   std::optional<sys::Rules> rules;
+  std::optional<sys::RuleKeeper> keeper;  // removes the rules when we end
   std::optional<sys::ConntrackMarker> conntrack;  // when flows may skip the queue
   sys::EventLoop* loop = nullptr;
   RuntimeCounters counters;
@@ -163,6 +165,13 @@ struct Tracer::Impl {
 
 sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options,
                                                     ResultSink& sink) {
+  // The keeper first, holding nothing of ours but its pipe.
+  std::optional<sys::RuleKeeper> keeper;
+  if (options.rules && options.rule_keeper) {
+    auto k = sys::RuleKeeper::start(options.queue.queue_id);
+    if (!k) return k.error();
+    keeper.emplace(std::move(*k));
+  }
   sys::QueueOptions queue_options = options.queue;
   // Mangle mode hands whole packets back with the verdict, and lowers the
   // TTL of single segments: the kernel segments GSO packets before queueing
@@ -207,6 +216,10 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
     auto rules = sys::Rules::install(*effective.rules);
     if (!rules) return rules.error();
     impl->rules.emplace(std::move(*rules));
+    if (keeper) {
+      if (auto s = keeper->arm(); !s) return s.error();
+      impl->keeper.emplace(std::move(*keeper));
+    }
   }
   return std::unique_ptr<Tracer>(new Tracer(std::move(impl)));
 }
@@ -237,7 +250,12 @@ sys::Status Tracer::shutdown() {
   // Rules first, so nothing new is queued; then the packets already queued
   // get their verdicts before the queue closes (closing would drop them).
   sys::Status removed = sys::Ok{};
-  if (i.rules) removed = i.rules->remove();
+  if (i.rules && i.keeper) {
+    i.rules->release();
+    removed = i.keeper->finish();  // it has kept the privileges to do it
+  } else if (i.rules) {
+    removed = i.rules->remove();
+  }
   (void)i.queue.receive([&i](const sys::QueuedPacket& qp) { i.queue.accept(qp.id); });
   (void)i.queue.flush_verdicts();
   i.engine.probes().clear();

@@ -113,7 +113,7 @@ Result<NfLog> NfLog::open(std::uint16_t group, std::uint32_t copy_range) {
     const int code = bound.error().code;
     const std::vector<std::uint64_t> row = detail::proc_netfilter_row(proc_log_path, group);
     if (code == EBUSY || (code == EPERM && row.size() >= 2 && row[1] != impl->socket.portid())) {
-      return Error{name + " is already in use by another process", code};
+      return Error{name + " is already in use by another process; choose another group (--nflog-group)"};
     }
     return bound.error();
   }

@@ -161,7 +161,8 @@ Error bind_error(std::uint16_t queue_id, int code, std::uint32_t our_portid) {
   if (code == EBUSY || code == EEXIST || (code == EPERM && owned_by_other)) {
     std::string what = queue + " is already in use by another process";
     if (owned_by_other) what += " (netlink port " + std::to_string(row[1]) + ")";
-    return Error{what + "; choose another queue number", code};
+    // No errno in the message: "Operation not permitted" would mislead.
+    return Error{what + "; choose another queue number (--queue-id)"};
   }
   return Error::from_errno("bind " + queue, code);
 }

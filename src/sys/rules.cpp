@@ -156,6 +156,10 @@ Status Rules::remove_leftovers(std::uint16_t queue_id) {
   return nft_result ? xtables_result : nft_result;
 }
 
+void Rules::release() {
+  if (impl_) impl_->installed = false;
+}
+
 Status Rules::remove() {
   if (!impl_ || !impl_->installed) return Ok{};
   Status result = impl_->backend == RulesBackend::nftables

@@ -24,6 +24,7 @@ struct SharedOptions {
   std::string mark = "0x4e510000";
   std::string format = "text";
   std::optional<std::string> log_file;
+  std::string user = "nobody";  // who we become once set up
 };
 
 // --maxttl --ttlrepeat --timeout --gaplimit --packetfreq (and --mode when

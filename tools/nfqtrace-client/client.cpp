@@ -8,6 +8,7 @@
 #include "nfqtrace/output/compare.hpp"
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/sys/clock.hpp"
+#include "nfqtrace/sys/privileges.hpp"
 #include "nfqtrace/sys/tcp.hpp"
 
 namespace nfqtrace::client {
@@ -236,6 +237,7 @@ int run_client(const ClientOptions& options) {
   if (!tracer) return fail(cli::explain(tracer.error()));
   if (auto s = (*tracer)->attach(*loop); !s) return fail(cli::explain(s.error()));
 
+  if (auto s = sys::drop_privileges(options.user); !s) return fail(cli::explain(s.error()));
   Client client(options, *loop, std::move(*socket), std::move(*timer), printer);
   sink.client = &client;
   loop->on_signal([&](int) { client.interrupt(); });

@@ -22,6 +22,7 @@ struct ClientOptions {
   coop::TraceParams server_params;   // asked of the server for the reverse trace
   cli::Format format = cli::Format::text;
   std::optional<std::string> log_file;
+  std::string user = "nobody";
   core::Duration connect_timeout = std::chrono::seconds(5);
   core::Duration overall_timeout = std::chrono::seconds(60);
   core::Duration filler_interval = std::chrono::milliseconds(50);

@@ -51,6 +51,7 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
   p.gap_limit = t.gap_limit;
   o.format = cli::format_of(shared);
   o.log_file = shared.log_file;
+  o.user = shared.user;
   o.overall_timeout = std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(time_limit_s));
   return o;
 }

@@ -5,6 +5,7 @@
 #include "../common/console.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
+#include "nfqtrace/sys/privileges.hpp"
 #include "server.hpp"
 
 namespace {
@@ -42,6 +43,8 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
 
   o.port = static_cast<std::uint16_t>(port);
   o.format = cli::format_of(shared);
+  o.log_file = shared.log_file;
+  o.user = shared.user;
   o.limits.client_time_limit = seconds(time_limit_s);
   o.limits.idle_timeout = seconds(idle_s);
   o.limits.allow_mangle = allow_mangle;
@@ -73,7 +76,11 @@ int main(int argc, char** argv) {
   }
   auto& options = std::get<server::ServerOptions>(parsed);
   std::string error;
-  auto writer = cli::ResultWriter::open(std::nullopt, error);
+  auto writer = cli::ResultWriter::open(options.log_file, error);
+  if (!writer) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", error);
+    return 2;
+  }
 
   auto loop = sys::EventLoop::create();
   if (!loop) {
@@ -83,6 +90,10 @@ int main(int argc, char** argv) {
   auto server = server::Server::create(options, *loop, *writer);
   if (!server) {
     fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(server.error()));
+    return 1;
+  }
+  if (auto s = sys::drop_privileges(options.user); !s) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
     return 1;
   }
   loop->on_signal([&](int) { loop->stop(); });

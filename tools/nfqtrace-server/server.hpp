@@ -25,6 +25,8 @@ struct ServerOptions {
   std::size_t max_clients = 64;
   coop::ServerLimits limits;
   cli::Format format = cli::Format::text;
+  std::optional<std::string> log_file;
+  std::string user = "nobody";
 };
 
 class Server final : public runtime::ResultSink {

@@ -10,6 +10,7 @@
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/runtime/tracer.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
+#include "nfqtrace/sys/privileges.hpp"
 #include "../common/console.hpp"
 #include "options.hpp"
 
@@ -87,6 +88,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (auto s = (*tracer)->attach(*loop); !s) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
+    return 1;
+  }
+  if (auto s = sys::drop_privileges(options.user); !s) {
     fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
     return 1;
   }

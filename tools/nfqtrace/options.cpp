@@ -88,6 +88,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   if (count > 0) o.tracer.stop_after_traces = count;
   o.format = format_of(shared);
   o.log_file = shared.log_file;
+  o.user = shared.user;
   if (!no_rules) {
     sys::RuleSpec r;
     r.queue_id = o.tracer.queue.queue_id;

@@ -12,6 +12,7 @@ struct Options {
   runtime::TracerOptions tracer;
   Format format = Format::text;
   std::optional<std::string> log_file;
+  std::string user;
 };
 
 std::variant<Options, Exit> parse_options(int argc, char** argv);

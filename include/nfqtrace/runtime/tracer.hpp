@@ -29,6 +29,9 @@ struct TracerOptions {
   std::uint32_t probe_mark = 0x4e510000;
   std::uint16_t nflog_group = 0;
   std::optional<std::uint64_t> stop_after_traces;  // --count
+  // Our rules are removed by a privileged keeper process when we end, however
+  // we end; needed to drop privileges (sys::drop_privileges) after set-up.
+  bool rule_keeper = true;
 };
 
 // Where results go as they happen.

@@ -54,6 +54,8 @@ class Rules {
   ~Rules();  // removes the rules if remove() was not called
 
   Status remove();
+  // Someone else removes them (the rule keeper): this object no longer will.
+  void release();
   RulesBackend backend() const;
 
   // Added so the CLI can report, and the tests check, the back end choice
