@@ -11,6 +11,8 @@ namespace {
 constexpr std::uint32_t probe_stride = 2;
 // Offset 0 would share its sequence number with the original segment.
 constexpr std::uint32_t first_probe_offset = 1;
+// Mixed into the sampling hash, so the sampled set is not simply "low hashes".
+constexpr std::size_t rng_seed_mix = 0x9e3779b97f4a7c15ull;
 
 bool contains(const std::vector<std::uint16_t>& v, std::uint16_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -27,7 +29,10 @@ void sanitize(TraceConfig& c) {
 }  // namespace
 
 Engine::Engine(TraceConfig config, FlowFilter filter)
-    : config_(config), filter_(std::move(filter)), rng_(config.seed ? config.seed : 1) {
+    : config_(config),
+      filter_(std::move(filter)),
+      rng_(config.seed ? config.seed : 1),
+      probe_tokens_(config.probe_burst) {
   sanitize(config_);
   default_config_ = std::make_shared<const TraceConfig>(config_);
 }
@@ -41,6 +46,25 @@ std::uint16_t Engine::next_ip_id() {
   rng_ ^= rng_ >> 17;
   rng_ ^= rng_ << 5;
   return static_cast<std::uint16_t>(rng_ >> 8);
+}
+
+std::size_t Engine::take_probe_budget(std::size_t wanted, Duration now) {
+  if (config_.probes_per_second <= 0) return wanted;  // no pacing
+  const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
+  tokens_at_ = now;
+  probe_tokens_ = std::min<double>(config_.probe_burst,
+                                   probe_tokens_ + std::max(0.0, elapsed) * config_.probes_per_second);
+  const auto granted = std::min<std::size_t>(wanted, static_cast<std::size_t>(probe_tokens_));
+  probe_tokens_ -= static_cast<double>(granted);
+  counters_.probes_deferred += wanted - granted;
+  return granted;
+}
+
+bool Engine::sampled(const FlowKey& key) const {
+  if (config_.sample >= 1.0) return true;
+  // The same flow always hashes the same: in or out for its whole life.
+  const std::size_t h = FlowKeyHash{}(key) ^ rng_seed_mix;
+  return static_cast<double>(h % 1'000'000) < config_.sample * 1'000'000.0;
 }
 
 bool Engine::selected(const wire::TcpPacket& p) const {
@@ -67,6 +91,17 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
   if (f.trace || f.closing || stopped_) return;
   const TraceConfig& c = *f.config;
   if (f.rounds > 0 && (!c.repeat || now.mono < f.round_started + *c.repeat)) return;
+  if (f.unsampled) return;
+  if (f.rounds == 0 && !sampled(key)) {
+    f.unsampled = true;
+    ++counters_.flows_not_sampled;
+    // Not ours to trace: its packets need not come through us at all.
+    if (f.config->skip_finished_flows) {
+      f.skipping = true;
+      skip_changes_.push_back(SkipChange{key, true});
+    }
+    return;
+  }
   if (running_ >= config_.max_flows) {
     ++counters_.flows_refused;
     return;
@@ -144,6 +179,11 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
   }
   static constexpr std::uint8_t old_byte[1] = {0};
 
+  // Within the --pps budget: lowest TTLs first, the rest with later packets.
+  const std::size_t granted = take_probe_budget(wanted_.size(), now.mono);
+  wanted_.resize(granted);
+  if (wanted_.empty()) return;
+
   const std::uint32_t header_len = packet.tcp_header_len;
   std::uint32_t offset = first_probe_offset;
   std::uint32_t below = 1;  // probes below the flow: seq - 1, seq - 3, ...
@@ -186,6 +226,7 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
     f.trace->add_probe(p);
     ++sent_now;
   }
+  probe_tokens_ += static_cast<double>(granted - sent_now);  // unused budget goes back
   if (sent_now > 0) {
     counters_.probes_sent += sent_now;
     f.packets_since_probe = 0;
@@ -207,6 +248,7 @@ std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket&
   const ProbeIdentity id{packet.seq, std::uint32_t{packet.tcp_header_len} + packet.payload_len,
                          packet.family == wire::Family::v4 ? packet.ip_id : std::uint16_t{0}};
   if (f.trace->identity_in_use(id)) return std::nullopt;  // a reply could not tell them apart
+  if (take_probe_budget(1, now.mono) == 0) return std::nullopt;
 
   Probe p;
   p.id = id;

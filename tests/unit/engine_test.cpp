@@ -545,3 +545,44 @@ TEST(SkipFinishedFlows, AConnectionThatIsGoneIsForgotten) {
   engine.skip_applied(engine.skip_changes()[0], false, true, sim::at(net.now()));
   EXPECT_EQ(engine.flow_count(), 0u);
 }
+
+TEST(ProbePacing, AWaveBeyondTheBudgetWaitsForLaterPacketsAndTheTraceStillEnds) {
+  auto c = config();
+  c.probes_per_second = 200;
+  c.probe_burst = 10;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 10ms);
+  EXPECT_EQ(net.sent_probes_.size(), 10u);  // the burst, lowest TTLs first
+  for (const auto& b : net.sent_probes_) EXPECT_LE(b[8], 10);
+  net.stream(300, 10ms);  // 2 more probes per 10 ms
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+  EXPECT_GT(engine.counters().probes_deferred, 0u);
+  // Never faster than the rate allows, over the whole run.
+  const double seconds = std::chrono::duration<double>(net.now()).count();
+  EXPECT_LE(static_cast<double>(net.sent_probes_.size()), 10 + 200 * seconds);
+}
+
+TEST(Sampling, OnlyTheSampledFractionOfFlowsIsTracedAndAFlowStaysInOrOut) {
+  auto c = config();
+  c.sample = 0.25;
+  c.probes_per_second = 0;  // no pacing here
+  core::Engine engine(c);
+  int traced = 0;
+  for (std::uint16_t port = 1000; port < 1400; ++port) {
+    testpkt::Tcp f = client_flow();
+    f.sport = port;
+    Network net(engine, three_routers(), f);
+    net.stream(3, 1ms);
+    const bool first = !net.sent_probes_.empty();
+    net.stream(3, 1ms);
+    traced += first;
+    if (!first) {
+      EXPECT_TRUE(net.sent_probes_.empty()) << "a flow left out stays out";
+    }
+  }
+  EXPECT_GT(traced, 60);
+  EXPECT_LT(traced, 140);
+  EXPECT_EQ(engine.counters().flows_not_sampled, static_cast<std::uint64_t>(400 - traced));
+}

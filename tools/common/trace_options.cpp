@@ -39,6 +39,8 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
                  "packets of a flow that pass between two mangled ones (mangle mode); "
                  "packets to wait for data to copy (dup mode)")
       ->check(CLI::Range(1u, 1000000u))->capture_default_str();
+  app.add_option("--pps", v.pps, "probes per second at most, across all flows (0: no limit)")
+      ->check(CLI::Range(0.0, 1e7))->capture_default_str();
   app.add_option("--format", v.format, "text or json (JSON Lines)")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   app.add_option("--log-file", v.log_file, "also append the results to FILE");
   app.add_option("--queue-id", v.queue_id, "NFQUEUE number")->check(CLI::Range(0, 65535))->capture_default_str();
@@ -58,6 +60,7 @@ std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions&
   t.gap_limit = static_cast<std::uint8_t>(v.gap_limit);
   t.timeout = seconds(v.timeout_s);
   t.packet_freq = v.packet_freq;
+  t.probes_per_second = v.pps;
   t.seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1u;
   out.queue.queue_id = static_cast<std::uint16_t>(v.queue_id);
   out.queue.max_len = v.queue_size;

@@ -18,6 +18,7 @@ struct SharedOptions {
   unsigned max_ttl = 30, ttl_repeat = 3, gap_limit = 5;
   double timeout_s = 1.0;
   std::uint32_t packet_freq = 6;
+  double pps = 1000;
   unsigned queue_id = 0;
   std::uint32_t queue_size = 10000;
   std::optional<unsigned> nflog_group;

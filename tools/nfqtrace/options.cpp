@@ -57,6 +57,8 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   app.add_option("--max-flows", t.max_flows, "traces running at once")->check(CLI::Range(1u, 1000000u))->capture_default_str();
   app.add_option("--idle-timeout", idle_s, "seconds of silence after which a flow counts as closed")->check(CLI::Range(0.1, 1e6))->capture_default_str();
   app.add_option("--count", count, "exit after N traces have ended")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 62));
+  app.add_option("--sample", t.sample, "trace only this fraction of the connections (busy servers)")
+      ->check(CLI::Range(0.000001, 1.0))->capture_default_str();
   app.add_flag("--no-rules", no_rules, "install no rules: listen on --queue-id, fed by your own rule");
 
   if (auto exit = parse_or_exit(app, argc, argv, "nfqtrace")) return *exit;

@@ -29,6 +29,13 @@ struct TraceConfig {
   std::uint32_t max_flows = 1000; // traces running at once
   Duration idle_timeout = 60s;    // a flow silent this long is closed
   std::uint32_t seed = 1;         // for probe IP IDs; tests fix it
+  // Probes per second across all flows, so routers' ICMP rate limits are
+  // respected; a wave larger than what is left waits for later packets.
+  double probes_per_second = 1000;
+  std::uint32_t probe_burst = 100;
+  // Fraction of new flows traced (1: all). Chosen by a hash of the flow, so
+  // a flow is in or out for good.
+  double sample = 1.0;
   // Ask for flows whose trace is over to skip the queue until their next
   // round (Engine::skip_changes; the runtime sets a conntrack mark).
   bool skip_finished_flows = false;

@@ -66,6 +66,8 @@ struct EngineCounters {
   std::uint64_t traces_started = 0;
   std::uint64_t traces_ended = 0;
   std::uint64_t flows_skipped = 0;       // sent past the queue after their trace
+  std::uint64_t flows_not_sampled = 0;   // left out by --sample
+  std::uint64_t probes_deferred = 0;     // waited for the --pps budget
 };
 
 class Engine {
@@ -122,6 +124,7 @@ class Engine {
     std::unique_ptr<Trace> trace;     // the round running now, if any
     bool closing = false;             // FIN or RST seen
     bool skipping = false;            // its packets bypass the queue
+    bool unsampled = false;           // left out by --sample: never traced
     std::uint32_t packets_since_probe = 0;
     Duration idle_check{0};           // when the pending idle check fires
     SentBytes sent;
@@ -145,6 +148,9 @@ class Engine {
   void expire_idle(const FlowKey& key, Instant now);
   void arm(const FlowKey& key, Duration at);
   std::uint16_t next_ip_id();
+  // Takes up to `wanted` probes from the --pps budget; how many it may send.
+  std::size_t take_probe_budget(std::size_t wanted, Duration now);
+  bool sampled(const FlowKey& key) const;
 
   TraceConfig config_;
   std::shared_ptr<const TraceConfig> default_config_;
@@ -154,6 +160,8 @@ class Engine {
   std::size_t running_ = 0;
   bool stopped_ = false;
   std::uint32_t rng_;
+  double probe_tokens_;
+  Duration tokens_at_{0};
 
   std::vector<ProbePacket> probes_;
   std::vector<HopEvent> hop_events_;
