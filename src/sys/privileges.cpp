@@ -51,4 +51,25 @@ Status drop_privileges(const std::string& user) {
   return Ok{};
 }
 
+Status pass_capabilities_to_children() {
+  if (geteuid() == 0) return Ok{};
+  CapPtr caps(cap_get_proc(), &cap_free);
+  if (!caps) return Error::from_errno("cap_get_proc");
+  const cap_value_t pass[] = {CAP_NET_ADMIN, CAP_NET_RAW};
+  for (cap_value_t c : pass) {
+    cap_flag_value_t permitted = CAP_CLEAR;
+    cap_get_flag(caps.get(), c, CAP_PERMITTED, &permitted);
+    if (permitted != CAP_SET) return Error{"not enough privileges: run as root, or give the program "
+                                           "CAP_NET_ADMIN and CAP_NET_RAW (setcap)", EPERM};
+  }
+  // Ambient capabilities must be inheritable first.
+  if (cap_set_flag(caps.get(), CAP_INHERITABLE, 2, pass, CAP_SET) != 0 || cap_set_proc(caps.get()) != 0)
+    return Error::from_errno("make capabilities inheritable");
+  for (cap_value_t c : pass) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) != 0)
+      return Error::from_errno("raise ambient capability");
+  }
+  return Ok{};
+}
+
 }  // namespace nfqtrace::sys

@@ -65,4 +65,20 @@ keeper_gone() { ! kill -0 "${KEEPER:-0}" 2>/dev/null; }
 check "the keeper has exited too" wait_until 2 keeper_gone
 check "the upload completes" upload_wait $PORT 1 "$(stat -c %s "$NET_TMP/data")" 30
 check "the upload arrives intact (sha256)" test "$(upload_received_shas $PORT)" = "$(sha_of "$NET_TMP/data")"
+section "a non-root user, with file capabilities (setcap)"
+if command -v setcap >/dev/null && command -v setpriv >/dev/null; then
+  cp "$NFQ" "$NET_TMP/nfqtrace-cap"
+  chmod 755 "$NET_TMP" "$NET_TMP/nfqtrace-cap"
+  if setcap cap_net_admin,cap_net_raw+ep "$NET_TMP/nfqtrace-cap" 2>/dev/null; then
+    nfqtrace_start capped "$CLI" setpriv --reuid=65534 --regid=65534 --clear-groups \
+      "$NET_TMP/nfqtrace-cap" --dport 5003
+    check "started by nobody, it installed its rules" nfqtrace_rules_present "$CLI"
+    bg_signal capped INT
+    rc=0; nfqtrace_wait capped 10 || rc=$?
+    check "SIGINT: exit 0 ($rc)" test "$rc" -eq 0
+    check "and its rules are gone" no_nfqtrace_rules "$CLI"
+  else
+    echo "    (this file system keeps no file capabilities: skipped)"
+  fi
+fi
 net_finish

@@ -208,6 +208,7 @@ int run_client(const ClientOptions& options) {
     fmt::print(stderr, "nfqtrace-client: {}\n", error);
     return 2;
   }
+  if (auto s = sys::pass_capabilities_to_children(); !s) return fail(cli::explain(s.error()));
   auto loop = sys::EventLoop::create();
   if (!loop) return fail(cli::explain(loop.error()));
   auto socket = connect_to(*endpoint, options.connect_timeout);

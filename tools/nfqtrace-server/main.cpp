@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (auto s = sys::pass_capabilities_to_children(); !s) {
+    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
+    return 1;
+  }
   auto loop = sys::EventLoop::create();
   if (!loop) {
     fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(loop.error()));

@@ -74,6 +74,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (auto s = sys::pass_capabilities_to_children(); !s) {
+    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
+    return 1;
+  }
   // Signals are blocked from here on and arrive as events, so an interrupt
   // during set-up still ends in a clean shutdown.
   auto loop = sys::EventLoop::create();

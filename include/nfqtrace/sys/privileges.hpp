@@ -16,3 +16,12 @@ namespace nfqtrace::sys {
 Status drop_privileges(const std::string& user);
 
 }  // namespace nfqtrace::sys
+
+namespace nfqtrace::sys {
+
+// Started by a user other than root with file capabilities (setcap), the
+// programs we run (iptables, nft) would lose them: this passes CAP_NET_ADMIN
+// and CAP_NET_RAW on as ambient capabilities. Nothing to do for root.
+Status pass_capabilities_to_children();
+
+}  // namespace nfqtrace::sys
