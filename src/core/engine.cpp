@@ -11,6 +11,8 @@ namespace {
 constexpr std::uint32_t probe_stride = 2;
 // Offset 0 would share its sequence number with the original segment.
 constexpr std::uint32_t first_probe_offset = 1;
+// Mangle mode: a flow that sent no data in this many packets only ACKs.
+constexpr std::uint32_t ack_only_after = 32;
 // Mixed into the sampling hash, so the sampled set is not simply "low hashes".
 constexpr std::size_t rng_seed_mix = 0x9e3779b97f4a7c15ull;
 
@@ -131,6 +133,7 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   const TraceConfig& c = *f.config;
   if (f.trace && c.mode == Mode::mangle && packet.payload_len > 0)
     f.trace->on_retransmission(packet.seq, packet.end_seq());
+  f.packets_since_data = packet.payload_len > 0 ? 0 : f.packets_since_data + 1;
   if (payload.size() >= 2) {
     f.sent.seq = packet.seq;
     f.sent.len = static_cast<std::uint16_t>(std::min(payload.size(), f.sent.bytes.size()));
@@ -237,6 +240,11 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
 std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket& packet,
                                                  const PacketMeta& meta, Instant now) {
   if (f.packets_since_probe < f.config->packet_freq) return std::nullopt;
+  // A bare ACK that reaches the peer leaves no trace of it (nothing is
+  // acknowledged), so the TTL would look silent: probe with data while the
+  // flow sends any. A flow that only ACKs is probed with its ACKs: its
+  // routers answer, its destination stays unconfirmed.
+  if (packet.payload_len == 0 && f.packets_since_data < ack_only_after) return std::nullopt;
   // The verdict must carry the whole packet: only what was captured whole,
   // and never a GSO super-packet (its loss would cost dozens of segments).
   if (meta.gso || packet.captured.size() < std::size_t{packet.ip_header_len} +

@@ -586,3 +586,42 @@ TEST(Sampling, OnlyTheSampledFractionOfFlowsIsTracedAndAFlowStaysInOrOut) {
   EXPECT_LT(traced, 140);
   EXPECT_EQ(engine.counters().flows_not_sampled, static_cast<std::uint64_t>(400 - traced));
 }
+
+TEST(MangleTrace, BareAcksAreNotProbesWhileTheFlowSendsData) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = 1;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  for (int i = 0; i < 200; ++i) {
+    testpkt::Tcp data = net.flow();
+    data.payload.assign(100, 'd');
+    net.send(data);
+    net.flow().seq += 100;
+    testpkt::Tcp ack = net.flow();
+    ack.flags = 0x10;
+    EXPECT_FALSE(net.send(ack).set_ttl.has_value()) << "packet " << i;
+    net.advance(5ms);
+  }
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+  EXPECT_EQ(net.traces[0].hops.size(), 4u);
+}
+
+TEST(MangleTrace, AFlowThatOnlyAcksIsProbedWithItsAcks) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = 1;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  for (int i = 0; i < 400; ++i) {
+    testpkt::Tcp ack = net.flow();
+    ack.flags = 0x10;
+    ack.ip_id = static_cast<std::uint16_t>(i);  // IPv4 tells bare ACKs apart by their IP ID
+    net.send(ack);
+    net.advance(10ms);
+  }
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(addrs(t.hops[0]), std::vector<std::string>(3, "10.0.1.1"));
+  EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
+  EXPECT_FALSE(t.reached);  // nothing shows an ACK reached the peer
+}

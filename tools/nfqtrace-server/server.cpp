@@ -192,6 +192,13 @@ void Server::rearm_timer() {
 }
 
 sys::Status Server::shutdown() {
+  // The tracer first: while our queue rules stand and nobody reads the
+  // queue, a goodbye written to a client would wait there behind them.
+  sys::Status stopped = sys::Ok{};
+  if (tracer_) {
+    stopped = tracer_->shutdown();
+    if (!fatal_ && tracer_->fatal()) fatal_ = tracer_->fatal();
+  }
   std::vector<int> fds;
   for (auto& [fd, c] : clients_) fds.push_back(fd);
   for (int fd : fds) {
@@ -205,10 +212,7 @@ sys::Status Server::shutdown() {
   }
   for (const sys::UniqueFd& l : listeners_) loop_.unwatch(l.get());
   listeners_.clear();
-  if (!tracer_) return sys::Ok{};
-  auto st = tracer_->shutdown();
-  if (!fatal_ && tracer_->fatal()) fatal_ = tracer_->fatal();
-  return st;
+  return stopped;
 }
 
 const std::optional<sys::Error>& Server::fatal() const { return fatal_; }

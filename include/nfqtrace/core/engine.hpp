@@ -126,6 +126,7 @@ class Engine {
     bool skipping = false;            // its packets bypass the queue
     bool unsampled = false;           // left out by --sample: never traced
     std::uint32_t packets_since_probe = 0;
+    std::uint32_t packets_since_data = 0;  // a long run: a flow that only ACKs
     Duration idle_check{0};           // when the pending idle check fires
     SentBytes sent;
   };
