@@ -792,3 +792,224 @@ check_one_trace() {
   check "$label: flow is $src${sport:+:$sport} -> $dst${dport:+:$dport} (got $(jq -c .flow <<<"$rec"))" json_true "$rec" "$cond"
   check "$label: hop lines are the trace's replies" hop_lines_match_traces "$out"
 }
+
+# ------------------------------------------------------------ cooperating pair
+# nfqtrace-server and nfqtrace-client (tests/netns/test_coop_*.sh). The
+# client prints hop and trace objects with "direction":"forward"|"reverse".
+
+COOP_SERVER=""   # path of nfqtrace-server (coop_binaries)
+COOP_CLIENT=""   # path of nfqtrace-client
+
+# coop_binaries NFQ: the server and client built next to NFQ; skips the test
+# (exit 77) when they are not there (e.g. run with mock_nfqtrace.sh).
+coop_binaries() {
+  local dir; dir=$(dirname "${1:-.}")
+  COOP_SERVER="$dir/nfqtrace-server" COOP_CLIENT="$dir/nfqtrace-client"
+  if [[ ! -x $COOP_SERVER || ! -x $COOP_CLIENT ]]; then
+    echo "SKIP: $NET_TEST needs nfqtrace-server and nfqtrace-client next to '${1:-}'"; exit 77
+  fi
+  coop_write_scripts
+}
+
+# coop_server_start NAME NS ARGS...: starts nfqtrace-server and waits until
+# it listens on --port and its rules are in place.
+coop_server_start() {
+  local name=$1 ns=$2 port; shift 2
+  port=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--port") print $(i + 1) }' <<<"$*")
+  bg_start "$name" ip netns exec "$ns" "$COOP_SERVER" "$@"
+  log "started: nfqtrace-server $* (in ${ns#"$NET_PREFIX"}, pid ${BG_PID[$name]})"
+  if ! wait_until 5 nfqtrace_rules_present "$ns" || ! wait_until 5 port_listening "$ns" "$port"; then
+    bg_running "$name" && echo "  nfqtrace-server runs, but its rules or listener did not appear within 5 s" ||
+      echo "  nfqtrace-server exited early"
+    show_file "nfqtrace-server stderr" "${BG_ERR[$name]}" 30
+    return 1
+  fi
+  return 0
+}
+
+# coop_endpoint FAM ADDR PORT: what nfqtrace-client takes (a.b.c.d:P, [v6]:P).
+coop_endpoint() { if [[ $1 == 4 ]]; then echo "$2:$3"; else echo "[$2]:$3"; fi; }
+
+# coop_client_start NAME NS ARGS...: nfqtrace-client in the background.
+coop_client_start() {
+  local name=$1 ns=$2; shift 2
+  bg_start "$name" ip netns exec "$ns" "$COOP_CLIENT" "$@"
+  log "started: nfqtrace-client $* (in ${ns#"$NET_PREFIX"}, pid ${BG_PID[$name]})"
+}
+
+# coop_records FILE TYPE DIRECTION: the TYPE objects (hop, trace) of that
+# direction in a client's JSON Lines output, one a line.
+coop_records() {
+  jq -R -c --arg t "$2" --arg d "$3" \
+    'fromjson? | select(type == "object" and .type == $t and .direction == $d)' "$1"
+}
+
+# coop_directions_ok FILE: every hop and trace object has a direction
+# (forward or reverse), there is exactly one trace per direction, and every
+# hop has its trace's flow and is one of its replies (hop lines and replies
+# are the same, direction by direction).
+coop_directions_ok() {
+  local out=$1 d bad n a b ok=0
+  bad=$(jq -R -c 'fromjson? | select(type == "object" and (.type == "hop" or .type == "trace"))
+                  | select(.direction != "forward" and .direction != "reverse")' "$out" | head -3)
+  [[ -z $bad ]] || { echo "  objects without a valid direction: $bad"; ok=1; }
+  for d in forward reverse; do
+    n=$(coop_records "$out" trace "$d" | wc -l)
+    (( n == 1 )) || { echo "  $d: $n trace objects, expected 1"; ok=1; continue; }
+    a=$(coop_records "$out" hop "$d" | jq -r '"\(.flow | tojson) \(.round) \(.ttl) \(.addr)"' | sort)
+    b=$(coop_records "$out" trace "$d" | jq -r '(.flow | tojson) as $f | .round as $r | .hops[] | .ttl as $t
+              | .replies[] | "\($f) \($r) \($t) \(.addr)"' | sort)
+    if [[ $a != "$b" ]]; then
+      echo "  $d: hop lines (flow round ttl addr) differ from the $d trace's replies:"
+      diff <(echo "$a") <(echo "$b") | sed 's/^/    /' | head -20
+      ok=1
+    fi
+  done
+  return $ok
+}
+
+# show_coop_output FILE: a client's JSON Lines, one short line per object.
+show_coop_output() {
+  printf -- '--- nfqtrace-client output (%s)\n' "$1"
+  [[ -s $1 ]] || { echo "    (empty)"; return 0; }
+  jq -R -r '(fromjson? // null) as $j | if $j == null then "    RAW " + .
+    elif $j.type == "hop" then "    \($j.direction) hop   \($j.flow.src):\($j.flow.sport) round \($j.round) ttl \($j.ttl) \($j.addr) \($j.rtt_ms) ms"
+    elif $j.type == "trace" then "    \($j.direction) trace \($j.flow.src):\($j.flow.sport) -> \($j.flow.dst):\($j.flow.dport) mode \($j.mode) reached \($j.reached) reason \($j.reason) hops: "
+      + ([$j.hops[]? | "\(.ttl):" + (if (.replies | length) == 0 then "*" else ([.replies[].addr] | unique | join(",")) end)] | join(" "))
+    else "    other " + . end' "$1" | head -n 80
+}
+
+# hops_disjoint A B: the routers (every hop but the last) of two hop lists
+# ("ttl addr") have no address in common.
+hops_disjoint() {
+  local common
+  common=$(comm -12 <(head -n -1 "$1" | cut -d' ' -f2 | grep -v '^\*$' | sort -u) \
+                    <(head -n -1 "$2" | cut -d' ' -f2 | grep -v '^\*$' | sort -u))
+  [[ -z $common ]] && return 0
+  echo "  in both: $common"; return 1
+}
+
+# vm_rss_kb PID: resident set size of a process, in KiB.
+vm_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# one_line_reason FILE: FILE is exactly one non-empty line.
+one_line_reason() {
+  [[ $(wc -l <"$1") -eq 1 && -n $(head -c1 "$1") ]] && return 0
+  echo "  expected one line, got:"; sed 's/^/    /' "$1" | head -5; return 1
+}
+
+# raw_exchange NS HOST PORT INFILE OUTFILE [WAIT_S=2]: a raw TCP connection
+# from NS (bash /dev/tcp): sends INFILE, keeps its own side open and reads
+# until the server closes or WAIT_S pass. Returns 0 when the server closed
+# the connection (EOF or reset), 124 when it was still open after WAIT_S,
+# 3 when the connection could not be made.
+raw_exchange() {
+  local ns=$1 host=$2 port=$3 in=$4 out=$5 wait_s=${6:-2}
+  ns_exec "$ns" bash "$NET_TMP/raw_exchange.sh" "$host" "$port" "$in" "$out" "$wait_s"
+}
+
+# Helpers for raw connections, written when first needed.
+coop_write_scripts() {
+  cat >"$NET_TMP/raw_exchange.sh" <<'EOS'
+# raw_exchange.sh HOST PORT INFILE OUTFILE WAIT_S
+trap '' PIPE
+exec 3<>"/dev/tcp/$1/$2" || exit 3
+cat "$3" >&3 2>/dev/null
+timeout "$5" cat <&3 >"$4" 2>/dev/null; rc=$?
+exec 3>&-
+(( rc == 124 )) && exit 124
+exit 0
+EOS
+  # hold_idle.sh HOST PORT N STATEFILE GOFILE RESULTFILE: opens N connections
+  # at once and sends nothing; writes "opened K" to STATEFILE; when GOFILE
+  # exists, reads what each connection got: one line per connection,
+  # "<index> <EOF|OPEN> <first line>" into RESULTFILE, then "read" to
+  # STATEFILE and exits (closing them all).
+  cat >"$NET_TMP/hold_idle.sh" <<'EOS'
+trap '' PIPE
+host=$1 port=$2 n=$3 state=$4 go=$5 result=$6
+fds=()
+for ((i = 0; i < n; i++)); do
+  exec {fd}<>"/dev/tcp/$host/$port" || break
+  fds+=("$fd")
+done
+echo "opened ${#fds[@]}" >"$state"
+while [[ ! -e $go ]]; do sleep 0.05; done
+: >"$result"
+for i in "${!fds[@]}"; do
+  fd=${fds[$i]} line="" st=OPEN
+  IFS= read -r -t 1 line <&"$fd"
+  IFS= read -r -t 0.2 rest <&"$fd"; rc=$?
+  # 1 (or any status <= 128): end of file; > 128: timed out, still open
+  (( rc > 0 && rc <= 128 )) && st=EOF
+  echo "$i $st $line" >>"$result"
+done
+echo "read" >>"$state"
+EOS
+  # non_reader.sh HOST PORT SECONDS STATEFILE: sends a hello, then a filler
+  # line every 0.2 s for up to SECONDS, and never reads a byte. Writes
+  # "closed" to STATEFILE when a write fails (the server dropped it).
+  cat >"$NET_TMP/non_reader.sh" <<'EOS'
+trap '' PIPE
+host=$1 port=$2 secs=$3 state=$4
+exec 3<>"/dev/tcp/$host/$port" || exit 3
+printf '%s\n' '{"type":"hello","version":1,"params":{}}' >&3
+echo "hello sent" >"$state"
+end=$(( $(date +%s) + secs )) n=0
+while (( $(date +%s) < end )); do
+  n=$((n + 1))
+  if ! printf '{"type":"filler","n":%d,"pad":"...."}\n' "$n" >&3 2>/dev/null; then
+    echo "closed after $n lines" >>"$state"; exit 0
+  fi
+  sleep 0.2
+done
+echo "still open" >>"$state"
+EOS
+}
+
+# no_queue_rules NS QUEUE: no rule of the tracer on that queue id is left in
+# NS (other tracers' rules may be there: several run in one namespace).
+no_queue_rules() {
+  local left
+  left=$(nfqtrace_rules "$1" | grep -E -- "NFQTRACE-Q$2-|queue-num $2( |\$)|queue num $2( |\$)" || true)
+  [[ -z $left ]] && return 0
+  echo "rules of queue $2 left in $1:"; echo "$left" | sed 's/^/    /'
+  return 1
+}
+
+# coop_check_traces NAME FAM PORT FWD_MODE REV_MODE LABEL: the JSON output
+# of the finished client job NAME (FAM, server port PORT): one trace per
+# direction, hops and flows consistent; the forward trace equals traceroute
+# -T from the client, the reverse one (the server's flow) traceroute -T from
+# the server to the client; modes as given; the two share no router when the
+# network is asymmetric. Sets COOP_CLIENT_PORT (0 when there was no trace).
+COOP_CLIENT_PORT=0
+coop_check_traces() {
+  local name=$1 fam=$2 port=$3 fmode=$4 rmode=$5 label=$6
+  local out=${BG_OUT[$1]} c_addr s_addr fwd_rec rev_rec cport fwd_hops rev_hops
+  c_addr=$(net_client_addr "$fam") s_addr=$(net_server_addr "$fam")
+  COOP_CLIENT_PORT=0
+  show_coop_output "$out"
+  check "$label: output is JSON Lines" json_lines_valid "$out"
+  check "$label: one trace per direction, every hop's direction and flow match its trace" \
+    coop_directions_ok "$out"
+  fwd_rec=$(coop_records "$out" trace forward | head -n1)
+  rev_rec=$(coop_records "$out" trace reverse | head -n1)
+  if [[ -z $fwd_rec || -z $rev_rec ]]; then check "$label: both traces present" false; return 0; fi
+  cport=$(jq -r .flow.sport <<<"$fwd_rec")
+  COOP_CLIENT_PORT=$cport
+  echo "  client port: $cport"
+  reference_trace client "$fam" "$port" "$NET_TMP/tr-fwd-$name"
+  reference_trace server "$fam" "$cport" "$NET_TMP/tr-rev-$name"
+  check_trace "$label forward" "$fwd_rec" "$NET_TMP/tr-fwd-$name" "$fmode"
+  fwd_hops=$TRACE_HOPS_FILE
+  check "$label forward: flow is $c_addr:$cport -> $s_addr:$port (got $(jq -c .flow <<<"$fwd_rec"))" \
+    json_true "$fwd_rec" ".flow.src == \"$c_addr\" and .flow.dst == \"$s_addr\" and .flow.dport == $port"
+  check_trace "$label reverse" "$rev_rec" "$NET_TMP/tr-rev-$name" "$rmode"
+  rev_hops=$TRACE_HOPS_FILE
+  check "$label reverse: flow is the server's, $s_addr:$port -> $c_addr:$cport (got $(jq -c .flow <<<"$rev_rec"))" \
+    json_true "$rev_rec" ".flow.src == \"$s_addr\" and .flow.sport == $port and .flow.dst == \"$c_addr\" and .flow.dport == $cport"
+  if (( NET_RET_ROUTERS > 0 )); then
+    check "$label: forward and reverse traces share no router address" hops_disjoint "$fwd_hops" "$rev_hops"
+  fi
+}
