@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "nfqtrace/sys/clock.hpp"
@@ -35,6 +36,9 @@ TEST_P(NfLogFamilies, LoggedCopyArrivesAtOnceWithLengthAndKernelStamp) {
   const int one = 1;
   ASSERT_EQ(setsockopt(receiver.get(), SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one), 0);
   const std::uint16_t port = bound_port(receiver.get());
+  // The kernel turns receive stamping on lazily (deferred work): give it
+  // time, or the first packets may be stamped by each reader at read time.
+  std::this_thread::sleep_for(100ms);
   ASSERT_TRUE(sh(std::string(family == AF_INET ? "iptables" : "ip6tables") +
                  " -w -A INPUT -p udp --dport " + std::to_string(port) + " -j NFLOG --nflog-group 21"));
 
