@@ -55,6 +55,7 @@ struct Tracer::Impl {
   }
 
   void on_queued(const sys::QueuedPacket& qp, core::Instant now) {
+    ++counters.queue_packets;
     auto packet = wire::parse_tcp_packet(qp.data, qp.wire_len);
     if (!packet) {
       ++counters.queue_parse_errors;
@@ -252,7 +253,8 @@ sys::Status Tracer::shutdown() {
   sys::Status removed = sys::Ok{};
   if (i.rules && i.keeper) {
     i.rules->release();
-    removed = i.keeper->finish();  // it has kept the privileges to do it
+    // It has kept the privileges to remove them, and to read their counters.
+    removed = i.keeper->finish();
   } else if (i.rules) {
     removed = i.rules->remove();
   }

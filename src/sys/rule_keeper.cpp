@@ -7,14 +7,32 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <vector>
 #include <utility>
 
+#include "netfilter_socket.hpp"
 #include "nfqtrace/sys/rules.hpp"
 
 namespace nfqtrace::sys {
 namespace {
 
 constexpr char arm_byte = 'A';
+// Fail-open lets packets pass while the queue is full. The queue numbers
+// every packet it takes (id_sequence, in /proc while the queue is bound);
+// the rule counters count every packet sent its way: the difference passed
+// untraced.
+void report_untraced(std::uint16_t queue_id) {
+  const std::vector<std::uint64_t> row =
+      detail::proc_netfilter_row("/proc/net/netfilter/nfnetlink_queue", queue_id);
+  if (row.size() < 8) return;  // the queue is gone (a crash): nothing to compare
+  const std::uint64_t taken = row[7];
+  auto matched = Rules::queued_packets(queue_id);
+  if (!matched || *matched <= taken) return;
+  std::fprintf(stderr,
+               "nfqtrace: %llu packets of the traced connections passed untraced "
+               "(the queue was full)\n",
+               static_cast<unsigned long long>(*matched - taken));
+}
 
 // The keeper's whole life: wait for the tracing process to go, then clean up.
 [[noreturn]] void keep(int pipe_fd, std::uint16_t queue_id) {
@@ -45,10 +63,10 @@ constexpr char arm_byte = 'A';
     if (n < 0 && errno == EINTR) continue;
     break;  // end of file: the tracing process is gone, or done
   }
-  if (armed) {
-    if (auto s = Rules::remove_leftovers(queue_id); !s)
-      std::fprintf(stderr, "nfqtrace-keeper: removing rules: %s\n", s.error().message().c_str());
-  }
+  if (!armed) _exit(0);
+  report_untraced(queue_id);
+  if (auto s = Rules::remove_leftovers(queue_id); !s)
+    std::fprintf(stderr, "nfqtrace-keeper: removing rules: %s\n", s.error().message().c_str());
   _exit(0);
 }
 

@@ -150,6 +150,23 @@ Result<Rules> Rules::install(const RuleSpec& spec) {
   return Rules(std::move(impl));
 }
 
+Result<std::uint64_t> Rules::queued_packets(std::uint16_t queue_id) {
+  std::uint64_t total = 0;
+  bool counted = false;
+  for (wire::Family family : {wire::Family::v4, wire::Family::v6}) {
+    if (!xtables::find_tools(family)) continue;
+    auto n = xtables::queued_packets(queue_id, family);
+    if (!n) {
+      if (family == wire::Family::v4) return n.error();
+      continue;  // no IPv6 here
+    }
+    total += *n;
+    counted = true;
+  }
+  if (!counted) return Error{"no xtables tools to read counters from"};
+  return total;
+}
+
 Status Rules::remove_leftovers(std::uint16_t queue_id) {
   Status nft_result = nft::remove(queue_id);
   Status xtables_result = remove_xtables_leftovers(queue_id);

@@ -1,5 +1,7 @@
 #include "rules_xtables.hpp"
 
+#include <charconv>
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -160,6 +162,34 @@ Status check_usable(wire::Family family) {
   auto saved = save(*tools);
   if (!saved) return saved.error();
   return Ok{};
+}
+
+std::uint64_t queue_rule_packets(std::string_view saved, std::uint16_t queue_id) {
+  const std::string ours = "-A " + out_chain(queue_id) + " ";
+  std::uint64_t total = 0;
+  for (std::string_view line : split(saved, '\n')) {
+    // "[packets:bytes] -A NFQTRACE-Q0-OUT ... -j NFQUEUE ..."
+    if (line.empty() || line.front() != '[') continue;
+    const auto close = line.find("] ");
+    if (close == std::string_view::npos) continue;
+    const std::string_view rule = line.substr(close + 2);
+    if (rule.substr(0, ours.size()) != ours || rule.find("-j NFQUEUE") == std::string_view::npos)
+      continue;
+    const std::string_view counts = line.substr(1, close - 1);
+    std::uint64_t packets = 0;
+    std::from_chars(counts.data(), counts.data() + counts.size(), packets);
+    total += packets;
+  }
+  return total;
+}
+
+Result<std::uint64_t> queued_packets(std::uint16_t queue_id, wire::Family family) {
+  const auto tools = find_tools(family);
+  if (!tools) return Error{tool_prefix(family) + "-save not found"};
+  auto out = run_command(tools->save_path, {tools->save_name, "-c", "-t", "mangle"});
+  if (!out) return out.error();
+  if (out->exit_code != 0) return Error{describe_failure(tools->save_name + " -c", *out)};
+  return queue_rule_packets(out->out, queue_id);
 }
 
 std::string out_chain(std::uint16_t queue_id) { return fmt::format("NFQTRACE-Q{}-OUT", queue_id); }

@@ -45,6 +45,11 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers);
 // iptables-restore --noflush input that removes `leftovers`.
 std::string removal_script(const Leftovers& leftovers);
 
+// Packets that matched our queue rules (queued, or let through while the
+// queue was full), from the counters of `-save -c` output.
+std::uint64_t queue_rule_packets(std::string_view saved_with_counters, std::uint16_t queue_id);
+Result<std::uint64_t> queued_packets(std::uint16_t queue_id, wire::Family family);
+
 Status install(const RuleSpec& spec, wire::Family family);
 // Removes whatever of ours exists for this id; nothing there is fine.
 Status remove(std::uint16_t queue_id, wire::Family family);

@@ -44,6 +44,7 @@ class ResultSink {
 
 // What went wrong on the way, for the summary line and for tests.
 struct RuntimeCounters {
+  std::uint64_t queue_packets = 0;        // every packet the queue handed us
   std::uint64_t queue_parse_errors = 0;   // queued packets that are not IP/TCP
   std::uint64_t peer_parse_errors = 0;
   std::uint64_t icmp_parse_errors = 0;    // ICMP that is not an error quoting TCP

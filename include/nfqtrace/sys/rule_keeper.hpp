@@ -25,7 +25,8 @@ class RuleKeeper {
   // removes nothing (an instance refused at start must not touch the rules
   // of the instance that holds the queue).
   Status arm();
-  // Removes the rules now, and waits until they are gone.
+  // Removes the rules now, and waits until they are gone. Before that the
+  // keeper reports packets that passed untraced while the queue was full.
   Status finish();
   pid_t pid() const { return pid_; }
 

@@ -48,6 +48,9 @@ class Rules {
   static Result<Rules> install(const RuleSpec& spec);
   // Removes whatever rules an earlier run with this queue id left behind.
   static Status remove_leftovers(std::uint16_t queue_id);
+  // Packets that matched our queue rules so far: those queued, and those let
+  // through untraced while the queue was full (fail-open). xtables only.
+  static Result<std::uint64_t> queued_packets(std::uint16_t queue_id);
 
   Rules(Rules&&) noexcept;
   Rules& operator=(Rules&&) noexcept;
