@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # nfqtrace demo: a four-router network in network namespaces (r3 keeps
-# quiet: it sends no ICMP time-exceeded), a real TCP upload across it,
-# nfqtrace tracing that live connection from the client, and traceroute -T
-# of the same path for comparison. Needs root; everything is removed at exit.
+# quiet: it sends no ICMP time-exceeded; the way back goes through two other
+# routers), a real TCP upload across it, nfqtrace tracing that live
+# connection from the client, traceroute -T of the same path for comparison,
+# and nfqtrace-server with nfqtrace-client showing both directions of one
+# connection. Needs root; everything is removed at exit.
 #
 # Usage: sudo bash demo/run.sh [path/to/nfqtrace]   (default build/nfqtrace)
 set -euo pipefail
@@ -27,7 +29,7 @@ DEMO_FAILED=0
 PORT=443 KIB=2048
 
 step "1. The network"
-net_build 4
+net_build 4 2
 net_silence "$(net_router 3)"
 net_icmp_ratelimit_off
 CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
@@ -35,7 +37,8 @@ printf '  %-14s%-14s%-14s%-14s%-14s%s\n' client r1 r2 "r3 (silent)" r4 server
 printf '  %-14s%-14s%-14s%-14s%-14s%s\n' "$(net_client_addr 4)" "$(link_addr 4 1 1 2)" \
   "$(link_addr 4 1 2 2)" "$(link_addr 4 1 3 2)" "$(link_addr 4 1 4 2)" "$DST"
 echo "  ${D}one link between each two; a router answers from its address facing the client;"
-echo "  r3 forwards but drops its own ICMP time-exceeded, so it shows as * * *${N}"
+echo "  r3 forwards but drops its own ICMP time-exceeded, so it shows as * * *;"
+echo "  the server's packets come back another way: server — b1 — b2 — client${N}"
 
 step "2. A real TCP connection: the client uploads $((KIB / 1024)) MiB to server:$PORT"
 make_data "$NET_TMP/data.bin" $KIB
@@ -65,6 +68,20 @@ if bg_wait upload 30 && upload_wait $PORT 1 $((KIB * 1024)) 10; then
   if [[ $sent == "$got" ]]; then ok "identical"; else bad "different"; fi
 else
   bad "the upload did not complete"
+fi
+
+step "6. Both directions of one connection: nfqtrace-server and nfqtrace-client"
+BIN_DIR=$(dirname "$NFQ")
+echo "  ${D}server\$ nfqtrace-server --port 9000      client\$ nfqtrace-client $DST:9000${N}"
+bg_start coop-server ip netns exec "$SRV" "$BIN_DIR/nfqtrace-server" --port 9000 --format json
+if wait_until 5 nfqtrace_rules_present "$SRV"; then
+  rc=0
+  ns_exec "$CLI" timeout 30 "$BIN_DIR/nfqtrace-client" "$DST:9000" 2>&1 | sed 's/^/  /' || rc=$?
+  if (( rc == 0 )); then ok "both paths traced: the way back is not the way there"; else bad "nfqtrace-client failed"; fi
+  bg_signal coop-server INT
+  bg_wait coop-server 10 >/dev/null 2>&1 || true
+else
+  bad "nfqtrace-server did not start"; show_file "nfqtrace-server stderr" "${BG_ERR[coop-server]}" 10
 fi
 
 step "Done"
