@@ -22,11 +22,13 @@ constexpr char arm_byte = 'A';
 // the rule counters count every packet sent its way: the difference passed
 // untraced.
 void report_untraced(std::uint16_t queue_id) {
+  // The counters first, the queue's numbering second: a packet that arrives
+  // in between then counts as taken, never as passed untraced.
+  auto matched = Rules::queued_packets(queue_id);
   const std::vector<std::uint64_t> row =
       detail::proc_netfilter_row("/proc/net/netfilter/nfnetlink_queue", queue_id);
   if (row.size() < 8) return;  // the queue is gone (a crash): nothing to compare
   const std::uint64_t taken = row[7];
-  auto matched = Rules::queued_packets(queue_id);
   if (!matched || *matched <= taken) return;
   std::fprintf(stderr,
                "nfqtrace: %llu packets of the traced connections passed untraced "
