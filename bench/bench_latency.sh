@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Latency: TCP request/response ping-pong (bench/tools/pingpong.cpp: 64-byte
+# request, 64-byte echo, 5000 untimed round trips, then N timed ones on the
+# same connection, TCP_NODELAY) from
+# the client to the server across 3 routers, untraced (baseline) and traced
+# by nfqtrace on the client (--dport, dup mode) with --repeat 1 (and without,
+# the trace then ended after the first round trips). Interleaved, order
+# rotated each repetition; medians of each run's p50 and p99.
+# Issue 4 targets (--repeat 1): at most +30 µs median, +100 µs p99.
+# Usage: sudo bash bench/bench_latency.sh [/path/to/nfqtrace] [--quick]
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+bench_init latency "$@"
+
+REPS=$(pick 2 6)
+N=$(pick 10000 100000)   # round trips per run (100000: about 3 s, so --repeat 1 runs rounds in it)
+WARMUP=5000             # untimed round trips first: the flow's first trace (tens of ms) is over
+PORT=7001
+
+section "network: client — r1 — r2 — r3 — server"
+net_build 3
+bench_icmp_unlimited
+net_describe 4
+CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+pingpong_server "$SRV" $PORT
+
+CSV="$BENCH_OUT/latency.csv"
+echo "rep,condition,p50_us,p90_us,p99_us,p999_us,mean_us,nfq_cpu_s,packets_seen,traces" >"$CSV"
+
+run_one() {
+  local rep=$1 cond=$2 out="$NET_TMP/ping-$1-$2.txt" name="nfq-$1-$2" cpu0=nan cpu=nan seen=nan traces=nan
+  case $cond in
+    base) ;;
+    ended) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json ;;
+    repeat1) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json --repeat 1 ;;
+    ctbase) ct_rules_on "$CLI" ;;
+    queued) nfq_start_queue_all "$name" "$CLI" $PORT --dport $PORT --mode dup --format json ;;
+  esac
+  [[ $cond == base || $cond == ctbase ]] || cpu0=$(cpu_ns "$NFQ_PID")
+  ns_exec "$CLI" "$PINGPONG" ping "$DST" $PORT "$N" 64 $WARMUP >"$out" || die "pingpong failed"
+  [[ $cond == ctbase ]] && ct_rules_off "$CLI"
+  if [[ $cond != base && $cond != ctbase ]]; then
+    cpu=$(calc "($(cpu_ns "$NFQ_PID") - $cpu0) / 1e9")
+    if [[ $cond == queued ]]; then nfq_stop_queue_all "$name" "$CLI"; else nfq_stop "$name"; fi
+    seen=$(nfq_summary "$name" "packets seen")
+    traces=$(trace_records "${BG_OUT[$name]}" | wc -l)
+  fi
+  echo "$rep,$cond,$(kv "$out" p50_us),$(kv "$out" p90_us),$(kv "$out" p99_us),$(kv "$out" p999_us),$(kv "$out" mean_us),$cpu,$seen,$traces" >>"$CSV"
+  log "rep $rep $cond: $(cat "$out"); traces $traces"
+}
+
+CONDS=(base ctbase ended repeat1 queued)
+section "runs: $REPS repetitions x (${CONDS[*]}), $N round trips each"
+for ((rep = 1; rep <= REPS; rep++)); do
+  for ((k = 0; k < ${#CONDS[@]}; k++)); do run_one "$rep" "${CONDS[(rep + k) % ${#CONDS[@]}]}"; done
+done
+
+col() { awk -F, -v c="$1" -v k="$2" 'NR > 1 && $2 == c && $k != "nan" { print $k }' "$CSV"; }
+results_open
+b50=$(col base 3 | median) b99=$(col base 5 | median)
+results_line "TCP ping-pong, 64-byte request and echo, TCP_NODELAY, client → 3 routers → server (veth), $N timed round trips per run after $WARMUP untimed ones (the connection's first trace), $REPS runs per condition, interleaved; median over runs of each run's percentile (range). Added = traced − baseline."
+results_line ""
+results_line "| condition | p50 (µs) | p99 (µs) | p99.9 (µs) | added p50 (µs) | added p99 (µs) | target | packets queued per run |"
+results_line "|---|---|---|---|---|---|---|---|"
+for cond in "${CONDS[@]}"; do
+  p50=$(col "$cond" 3 | median) p99=$(col "$cond" 5 | median) p999=$(col "$cond" 6 | median)
+  a50="—" a99="—" target=""
+  if [[ $cond != base ]]; then a50=$(calc "$p50 - $b50" %+.1f) a99=$(calc "$p99 - $b99" %+.1f); fi
+  [[ $cond == repeat1 ]] && target="≤ +30 p50, ≤ +100 p99"
+  label="baseline (untraced)"
+  [[ $cond == ended ]] && label="traced, trace ended (dup)"
+  [[ $cond == repeat1 ]] && label="traced, --repeat 1 (dup)"
+  [[ $cond == queued ]] && label="traced, every packet queued (no bypass)"
+  [[ $cond == ctbase ]] && label="untraced, conntrack on (bypass match, no queue)"
+  pk="—"; [[ $cond == base || $cond == ctbase ]] || pk=$(col "$cond" 9 | median | awk '{ printf "%.0f", $1 }')
+  results_line "| $label | $p50 ($(col "$cond" 3 | minmax)) | $p99 ($(col "$cond" 5 | minmax)) | $p999 | $a50 | $a99 | $target | $pk |"
+done
+results_line ""
+results_line "Raw data: $(basename "$CSV")."
+results_print
