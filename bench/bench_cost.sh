@@ -5,8 +5,8 @@
 #     defaults and --max-flows N --count N, dup), N = 10, 100, 1000, 10000
 #     (quick: 10, 100), each also run untraced for the connections' echo
 #     times. The connections stay open until every trace can have ended:
-#     the default probe pacing (--pps 1000, all flows together) makes that
-#     about N x 15 probes / 1000 per second.
+#     with the default probe pacing (--pps 1000, all flows together, about
+#     15 probes a flow) that is about N x 15 / 1000 seconds.
 #   - as the packet rate grows: one iperf3 stream, GSO off on the client's
 #     link (gso_max_segs 1, so that the queue sees every wire packet), at
 #     -b 10M, 50M, 100M, 200M and unlimited (quick: 100M),
@@ -34,9 +34,7 @@ IPERF_PORT=5201
 IPERF_ARGS=()
 
 section "network: client — r1 — r2 — r3 — server"
-net_build 3
-bench_icmp_unlimited
-net_describe 4
+bench_network 3
 CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
 manyconn_server "$SRV" $FLOW_PORT
 iperf_server "$SRV" $IPERF_PORT

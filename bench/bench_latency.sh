@@ -2,10 +2,15 @@
 # Latency: TCP request/response ping-pong (bench/tools/pingpong.cpp: 64-byte
 # request, 64-byte echo, 5000 untimed round trips, then N timed ones on the
 # same connection, TCP_NODELAY) from
-# the client to the server across 3 routers, untraced (baseline) and traced
-# by nfqtrace on the client (--dport, dup mode) with --repeat 1 (and without,
-# the trace then ended after the first round trips). Interleaved, order
-# rotated each repetition; medians of each run's p50 and p99.
+# the client to the server across 3 routers: untraced (baseline); untraced
+# with conntrack on (a rule like nfqtrace's bypass rule, no queue); traced by
+# nfqtrace on the client (--dport, dup mode), its trace ended during the
+# untimed round trips; with --repeat 1 (runs of 100000 round trips last
+# 2-4 s: several rounds); and with every packet queued (nfqtrace --no-rules
+# fed by its rule without the conntrack-mark bypass: the cost of the trip
+# through user space, paid by every packet of a flow while it is traced).
+# Interleaved, order rotated each repetition; medians of each run's p50 and
+# p99.
 # Issue 4 targets (--repeat 1): at most +30 µs median, +100 µs p99.
 # Usage: sudo bash bench/bench_latency.sh [/path/to/nfqtrace] [--quick]
 # shellcheck source-path=SCRIPTDIR
@@ -18,9 +23,7 @@ WARMUP=5000             # untimed round trips first: the flow's first trace (ten
 PORT=7001
 
 section "network: client — r1 — r2 — r3 — server"
-net_build 3
-bench_icmp_unlimited
-net_describe 4
+bench_network 3
 CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
 pingpong_server "$SRV" $PORT
 

@@ -25,9 +25,7 @@ OPEN_RATE=1000
 PORT=7002
 
 section "network: client — r1 — r2 — r3 — server"
-net_build 3
-bench_icmp_unlimited
-net_describe 4
+bench_network 3
 manyconn_server "$(net_server)" $PORT
 
 CSV="$BENCH_OUT/scale.csv"

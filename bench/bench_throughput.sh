@@ -26,9 +26,7 @@ OMIT=1               # seconds left out at the start of each run
 PORT=5201
 
 section "network: client — r1 — r2 — r3 — server"
-net_build 3
-bench_icmp_unlimited
-net_describe 4
+bench_network 3
 CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
 iperf_server "$SRV" $PORT
 

@@ -23,9 +23,7 @@ TIMEOUT=1            # nfqtrace --timeout (its default)
 DELAY_MS=10          # r3 holds forwarded packets this long (each way)
 
 section "network: client — r1 — r2 — r3 — server"
-net_build 3
-bench_icmp_unlimited
-net_describe 4
+bench_network 3
 CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
 pingpong_server "$SRV" $PORT
 

@@ -28,7 +28,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # pick QUICK_VALUE FULL_VALUE
 pick() { if (( QUICK )); then echo "$1"; else echo "$2"; fi; }
 
-# bench_init NAME [NFQTRACE] [--quick] [EXTRA_TOOL...]: see the top.
+# bench_init NAME [NFQTRACE] [--quick] [--tool=EXTRA_TOOL...]: see the top.
 bench_init() {
   BENCH_NAME=$1; shift
   local arg extra=()
@@ -70,13 +70,16 @@ bench_init() {
   section "$BENCH_NAME: $(if (( QUICK )); then echo quick; else echo full; fi) run, nfqtrace $NFQ"
 }
 
-# bench_tool NAME: bench/tools/NAME.cpp compiled with g++ -O2 (cached in
-# bench/.build, rebuilt when the source is newer; written atomically).
+# bench_tool NAME: bench/tools/NAME.cpp compiled with g++ -O2, cached in
+# bench/.build under a name keyed by the source, the compiler and the
+# machine (so a binary from elsewhere or from an older source is never
+# used), written atomically (benchmarks may run at once).
 bench_tool() {
-  local name=$1 src="$BENCH_DIR/tools/$1.cpp" dir="$BENCH_DIR/.build" bin tmp
-  bin="$dir/$name"
+  local name=$1 src="$BENCH_DIR/tools/$1.cpp" dir="$BENCH_DIR/.build" key bin tmp
+  key=$({ cat "$src"; g++ --version | head -n1; uname -m; } | sha256sum | cut -c1-16)
+  bin="$dir/$name-$key"
   mkdir -p "$dir"
-  if [[ ! -x $bin || $src -nt $bin ]]; then
+  if [[ ! -x $bin ]]; then
     tmp=$(mktemp "$dir/.$name.XXXXXX")
     g++ -O2 -std=c++20 -pthread "$src" -o "$tmp" >&2 || { rm -f "$tmp"; return 1; }
     mv -f "$tmp" "$bin"
@@ -96,6 +99,26 @@ bench_icmp_unlimited() {
       net.ipv4.icmp_msgs_burst=1000000 2>/dev/null || true
     ns_exec "$ns" sysctl -qw net.ipv6.icmp.ratemask=0 2>/dev/null || true
   done
+}
+
+# bench_network N: client — r1 … rN — server (net_build), ICMP rate limits
+# off on the routers (bench_icmp_unlimited), and in the client and server
+# namespaces conntrack forgets closed connections after a second: nfqtrace
+# marks a connection whose trace is over in conntrack (its bypass), and
+# conntrack keeps a closed connection, mark included, for up to 2 min
+# (TIME_WAIT, FIN_WAIT); a new connection of a later run that reuses its
+# ports inherits the mark and is never queued, so never traced.
+bench_network() {
+  net_build "$1"
+  bench_icmp_unlimited
+  local ns
+  for ns in "$(net_client)" "$(net_server)"; do
+    ns_exec "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
+      net.netfilter.nf_conntrack_tcp_timeout_fin_wait=1 net.netfilter.nf_conntrack_tcp_timeout_close_wait=1 \
+      net.netfilter.nf_conntrack_tcp_timeout_last_ack=1 net.netfilter.nf_conntrack_tcp_timeout_close=1 \
+      2>/dev/null || warn "could not shorten conntrack timeouts in ${ns#"$NET_PREFIX"}"
+  done
+  net_describe 4
 }
 
 # ---------------------------------------------------------------- numbers
