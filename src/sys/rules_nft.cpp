@@ -84,10 +84,12 @@ std::string install_script(const RuleSpec& spec, Families families) {
   // add + delete first: the table is replaced whether or not it exists.
   std::string script = "add table " + table + "\ndelete table " + table + "\n";
   script += "table " + table + " {\n";
-  // First in each chain: a connection whose trace is over leaves at once.
+  // First in each chain: a connection whose trace is over leaves at once,
+  // but for its SYN, FIN and RST (we must see it end and clear its mark).
   const std::string bypass =
       spec.bypass_mark != 0
-          ? fmt::format("\t\tct mark & {0:#x} == {0:#x} return\n", spec.bypass_mark)
+          ? fmt::format("\t\tct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 return\n",
+                        spec.bypass_mark)
           : std::string();
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
   script += bypass;

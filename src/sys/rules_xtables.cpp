@@ -226,10 +226,14 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
   }
   script += clearing_lines(leftovers);
   if (spec.bypass_mark != 0) {
-    // First: a connection whose trace is over leaves at once, untouched.
+    // First: a connection whose trace is over leaves at once, untouched,
+    // but for its SYN, FIN and RST: we must see it end (and clear its mark,
+    // which conntrack would otherwise keep for a new connection on the same
+    // ports).
     for (const std::string& chain : {out, in})
-      script += fmt::format("-A {} -m connmark --mark {:#x}/{:#x} -j RETURN\n", chain,
-                            spec.bypass_mark, spec.bypass_mark);
+      script += fmt::format(
+          "-A {} -p tcp -m connmark --mark {:#x}/{:#x} -m tcp --tcp-flags FIN,SYN,RST NONE -j RETURN\n",
+          chain, spec.bypass_mark, spec.bypass_mark);
   }
   for (std::uint16_t port : unique_ports(spec.dports)) script += queue_rule(spec, "--dport", port);
   for (std::uint16_t port : unique_ports(spec.sports)) script += queue_rule(spec, "--sport", port);
