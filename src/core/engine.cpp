@@ -13,6 +13,14 @@ constexpr std::uint32_t probe_stride = 2;
 constexpr std::uint32_t first_probe_offset = 1;
 // Mangle mode: a flow that sent no data in this many packets only ACKs.
 constexpr std::uint32_t ack_only_after = 32;
+// A peer's RST counts only with a sequence number this close above what the
+// flow last acknowledged: the peer's own stack needs it exact (RFC 5961);
+// the slack is for data that arrived after that ACK. An off-path sender
+// guesses it once in 2^15 tries; a RST it gets wrong ends nothing.
+constexpr std::uint32_t peer_rst_window = 1u << 17;
+// A closed flow lingers this long, so that the last ACKs and retransmitted
+// FINs of its close find it closed instead of starting a new trace.
+constexpr Duration closed_linger = std::chrono::seconds(10);
 // Mixed into the sampling hash, so the sampled set is not simply "low hashes".
 constexpr std::size_t rng_seed_mix = 0x9e3779b97f4a7c15ull;
 
@@ -125,10 +133,16 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   }
   const FlowKey key = outgoing_key(packet);
   const bool ends_flow = packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst);
+  if (packet.has(wire::tcp_flag::syn)) restart(key, now);
   if ((ends_flow || filter_.requested_only) && !flows_.contains(key)) return verdict;
 
   Flow& f = *find_or_create(key, now);
   f.last_seen = now.mono;
+  if (f.closing) return verdict;  // the last packets of a closed connection
+  if (packet.has(wire::tcp_flag::ack)) {
+    f.ack_known = true;
+    f.acked = packet.ack;
+  }
   const wire::Bytes payload = packet.payload();
   const TraceConfig& c = *f.config;
   if (f.trace && c.mode == Mode::mangle && packet.payload_len > 0)
@@ -283,15 +297,32 @@ void Engine::request_trace(const FlowKey& key, const TraceConfig& config, Instan
 }
 
 void Engine::forget(const FlowKey& key, Instant now) {
-  close_flow(key, now);
   auto it = flows_.find(key);
   if (it == flows_.end()) return;
-  if (it->second.trace) {
-    finished_.push_back(it->second.trace->result(StopReason::closed, now));
+  Flow& f = it->second;
+  if (f.skipping) skip_changes_.push_back(SkipChange{key, false});
+  if (f.trace) {  // probes may still be out: it ends now all the same
+    take_replies(f);
+    finished_.push_back(f.trace->result(f.trace->finished().value_or(StopReason::closed), now));
     ++counters_.traces_ended;
     --running_;
   }
   flows_.erase(it);
+}
+
+void Engine::take_replies(Flow& f) {
+  auto& replies = f.trace->new_replies();
+  hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
+  replies.clear();
+}
+
+void Engine::restart(const FlowKey& key, Instant now) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  const Flow& f = it->second;
+  // A retransmitted SYN of the handshake we saw: the same connection.
+  if (f.rounds == 0 && !f.closing && !f.skipping && !f.unsampled) return;
+  forget(key, now);
 }
 
 void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
@@ -300,6 +331,7 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   auto it = flows_.find(key);
   if (it == flows_.end()) return;
   Flow& f = it->second;
+  if (f.closing) return;
   f.last_seen = at.mono;
   if (f.trace) {
     const wire::SackBlocks sacks = wire::parse_sack(packet.options());
@@ -312,9 +344,14 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
         f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
       ++counters_.peer_evidence;
   }
-  if (packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst)) {
-    close_flow(key, at);
-    return;
+  // A FIN from the peer ends only its half: the flow may go on sending (and
+  // be traced) until it closes its own side, which we see.
+  if (packet.has(wire::tcp_flag::rst)) {
+    if (f.ack_known && packet.seq - f.acked < peer_rst_window) {
+      close_flow(key, at);
+      return;
+    }
+    ++counters_.peer_resets_rejected;
   }
   settle(key, at);
 }
@@ -352,34 +389,54 @@ void Engine::on_timer(Instant now) {
     if (it == flows_.end()) continue;
     Flow& f = it->second;
     if (f.trace) f.trace->expire(now.mono);
-    if (f.skipping && f.config->repeat && f.round_started + *f.config->repeat <= now.mono) {
-      // Time for its next round: its packets come back to us.
-      f.skipping = false;
-      f.last_seen = now.mono;
-      skip_changes_.push_back(SkipChange{timer.key, false});
-    }
-    if (timer.at == f.idle_check && f.skipping && f.config->repeat) {
-      // Unseen while skipping until its next round is not idle.
-      f.idle_check = now.mono + config_.idle_timeout;
-      arm(timer.key, f.idle_check);
-    } else if (timer.at == f.idle_check) {
-      const Duration idle_at = f.last_seen + config_.idle_timeout;
-      if (idle_at <= now.mono) {
-        expire_idle(timer.key, now);
+    if (f.closing) {
+      if (!f.trace && f.closed_at + closed_linger <= now.mono) {
+        flows_.erase(it);
         continue;
       }
-      f.idle_check = idle_at;
-      arm(timer.key, idle_at);
+    } else {
+      if (f.skipping && f.config->repeat && f.round_started + *f.config->repeat <= now.mono) {
+        // Time for its next round: its packets come back to us.
+        f.skipping = false;
+        f.last_seen = now.mono;
+        skip_changes_.push_back(SkipChange{timer.key, false});
+      }
+      if (timer.at == f.idle_check && !on_idle_check(timer.key, f, now)) continue;
     }
     settle(timer.key, now);
   }
 }
 
+bool Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
+  if (f.skipping) {
+    // Unseen while skipping is not idleness (its packets pass us by); ask
+    // instead whether its connection still exists: a flow forgotten while
+    // its connection lives would keep its mark, and its end would go
+    // unseen.
+    skip_changes_.push_back(SkipChange{key, true, true});
+    f.idle_check = now.mono + config_.idle_timeout;
+    arm(key, f.idle_check);
+    return true;
+  }
+  const Duration idle_at = f.last_seen + config_.idle_timeout;
+  if (idle_at <= now.mono) {
+    expire_idle(key, now);
+    return false;
+  }
+  f.idle_check = idle_at;
+  arm(key, idle_at);
+  return true;
+}
+
 void Engine::skip_applied(const SkipChange& change, bool ok, bool connection_gone, Instant now) {
+  // A cleared mark needs nothing more, done or not: the flow was leaving
+  // the skip (and may be gone, or a new connection on the same ports).
+  if (!change.skip) return;
   auto it = flows_.find(change.flow);
-  if (it == flows_.end()) return;
+  if (it == flows_.end() || !it->second.skipping) return;
   Flow& f = it->second;
   if (connection_gone) {
+    f.skipping = false;  // no mark left to clear
     forget(change.flow, now);
     return;
   }
@@ -388,7 +445,7 @@ void Engine::skip_applied(const SkipChange& change, bool ok, bool connection_gon
     f.skipping = false;
     return;
   }
-  if (!change.skip) return;
+  if (change.recheck) return;
   ++counters_.flows_skipped;
   // Without a next round the state stays until the flow has been idle a
   // while: packets queued before the mark took effect still arrive, and must
@@ -405,16 +462,8 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   auto it = flows_.find(key);
   if (it == flows_.end()) return false;
   Flow& f = it->second;
-  if (!f.trace) {
-    if (f.closing) {
-      flows_.erase(it);
-      return false;
-    }
-    return true;
-  }
-  auto& replies = f.trace->new_replies();
-  hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
-  replies.clear();
+  if (!f.trace) return true;
+  take_replies(f);
   const std::optional<StopReason> reason = f.trace->finished();
   if (!reason) return true;
   finished_.push_back(f.trace->result(*reason, now));
@@ -422,8 +471,8 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   --running_;
   f.trace.reset();
   if (f.closing) {
-    flows_.erase(it);
-    return false;
+    arm(key, std::max(now.mono, f.closed_at + closed_linger));
+    return true;
   }
   if (f.config->skip_finished_flows && !stopped_) {
     f.skipping = true;
@@ -434,9 +483,18 @@ bool Engine::settle(const FlowKey& key, Instant now) {
 
 void Engine::close_flow(const FlowKey& key, Instant now) {
   auto it = flows_.find(key);
-  if (it == flows_.end()) return;
-  it->second.closing = true;
-  if (it->second.trace) it->second.trace->close();
+  if (it == flows_.end() || it->second.closing) return;
+  Flow& f = it->second;
+  f.closing = true;
+  f.closed_at = now.mono;
+  // Conntrack keeps a closed connection (and its mark) for minutes: a new
+  // connection on the same ports would inherit the skip.
+  if (f.skipping) {
+    f.skipping = false;
+    skip_changes_.push_back(SkipChange{key, false});
+  }
+  if (f.trace) f.trace->close();
+  arm(key, now.mono + closed_linger);
   settle(key, now);
 }
 
@@ -444,9 +502,7 @@ void Engine::stop(Instant now) {
   stopped_ = true;
   for (auto& [key, f] : flows_) {
     if (!f.trace) continue;
-    auto& replies = f.trace->new_replies();
-    hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
-    replies.clear();
+    take_replies(f);
     finished_.push_back(f.trace->result(StopReason::stopped, now));
     ++counters_.traces_ended;
     f.trace.reset();

@@ -37,6 +37,18 @@ core::TraceConfig config(core::Mode mode = core::Mode::dup) {
   return c;
 }
 
+// A packet of the peer of the simulated flow.
+testpkt::Tcp from_peer(Network& net, std::uint8_t flags, std::uint32_t seq) {
+  testpkt::Tcp t;
+  t.src = net.flow().dst;
+  t.dst = net.flow().src;
+  t.sport = net.flow().dport;
+  t.dport = net.flow().sport;
+  t.flags = flags;
+  t.seq = seq;
+  return t;
+}
+
 std::vector<std::string> addrs(const core::Hop& h) {
   std::vector<std::string> out;
   for (const auto& r : h.replies) out.push_back(r.addr.to_string());
@@ -239,22 +251,71 @@ TEST(DupTrace, CloseMidTraceYieldsThePartialTrace) {
   EXPECT_GE(t.hops.size(), 2u);
   EXPECT_EQ(addrs(t.hops[0]).front(), "10.0.1.1");
   EXPECT_EQ(net.sent_probes_.size(), probes_before);  // nothing after the FIN
-  EXPECT_EQ(engine.flow_count(), 0u);                // its state is freed
+  // The last packets of the close start no new trace; then the state goes.
+  net.stream(3, 10ms);
+  EXPECT_EQ(net.sent_probes_.size(), probes_before);
+  EXPECT_EQ(engine.counters().traces_started, 1u);
+  net.advance(10s);
+  EXPECT_EQ(engine.flow_count(), 0u);
+}
+
+TEST(DupTrace, AResetOffThePeersSequenceEndsNothing) {
+  auto path = three_routers();
+  path.silent = {2};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(1, 0ms);
+  // Forged: right addresses and ports, a guessed sequence number.
+  for (std::uint32_t guess : {0u, 1u << 20, 0x80000000u, net.flow().ack - 1})
+    net.peer_sends(from_peer(net, 0x04, guess));
+  EXPECT_EQ(engine.counters().peer_resets_rejected, 4u);
+  net.stream(200, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+}
+
+TEST(DupTrace, APeersFinEndsOnlyItsHalfAndTracingGoesOn) {
+  auto path = three_routers();
+  path.silent = {2};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(1, 0ms);
+  net.peer_sends(from_peer(net, 0x11, net.flow().ack));
+  net.flow().ack += 1;  // our stack acknowledges the FIN, and sends on
+  net.stream(200, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::reached);
+}
+
+TEST(DupTrace, ANewConnectionOnTheSamePortsIsTracedAfresh) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  testpkt::Tcp end = net.flow();
+  end.flags = 0x11;
+  net.send(end);
+  net.advance(1s);  // well within the close's linger
+  testpkt::Tcp syn = net.flow();
+  syn.flags = 0x02;
+  net.flow().seq = 777777;
+  syn.seq = net.flow().seq - 1;
+  net.send(syn);
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].reason, StopReason::reached);
+  EXPECT_EQ(net.traces[1].round, 1u);
 }
 
 TEST(DupTrace, PeerResetEndsTheFlow) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(1, 0ms);
-  testpkt::Tcp rst;
-  rst.src = net.flow().dst;
-  rst.dst = net.flow().src;
-  rst.sport = net.flow().dport;
-  rst.dport = net.flow().sport;
-  rst.flags = 0x04;
-  net.peer_sends(rst);
+  // At the sequence number the flow acknowledged last: the peer's own.
+  net.peer_sends(from_peer(net, 0x04, net.flow().ack));
   net.advance(2s);
   ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::closed);
+  net.advance(10s);
   EXPECT_EQ(engine.flow_count(), 0u);
 }
 
@@ -473,7 +534,7 @@ TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
   EXPECT_EQ(engine.running_traces(), 0u);
 }
 
-TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWhenIdle) {
+TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithItsConnection) {
   auto c = config();
   c.skip_finished_flows = true;
   c.idle_timeout = 5s;
@@ -493,8 +554,73 @@ TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWhenId
   net.stream(1, 10ms);
   EXPECT_EQ(net.sent_probes_.size(), probes);
   EXPECT_EQ(net.traces.size(), 1u);
+  // Unseen while skipping is not idleness: the engine asks whether the
+  // connection is still there, and keeps the flow while it is.
   net.advance(6s);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  core::SkipChange recheck = engine.skip_changes()[0];
+  EXPECT_TRUE(recheck.skip && recheck.recheck);
+  engine.skip_changes().clear();
+  engine.skip_applied(recheck, true, false, sim::at(net.now()));
+  EXPECT_EQ(engine.flow_count(), 1u);
+  EXPECT_EQ(engine.counters().flows_skipped, 1u);
+  net.advance(5s);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  recheck = engine.skip_changes()[0];
+  engine.skip_changes().clear();
+  engine.skip_applied(recheck, false, true, sim::at(net.now()));
   EXPECT_EQ(engine.flow_count(), 0u);
+  EXPECT_TRUE(engine.skip_changes().empty());  // a gone connection has no mark
+}
+
+TEST(SkipFinishedFlows, ItsCloseClearsTheMarkSoANewConnectionOnItsPortsIsTraced) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
+  engine.skip_changes().clear();
+  // Its FIN still comes through the queue (the rules let it).
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  EXPECT_FALSE(engine.skip_changes()[0].skip);
+  EXPECT_EQ(engine.skip_changes()[0].flow.sport, client_flow().sport);
+  engine.skip_changes().clear();
+  net.advance(1s);
+  testpkt::Tcp syn = net.flow();
+  syn.flags = 0x02;
+  net.send(syn);
+  net.stream(20, 10ms);
+  EXPECT_EQ(net.traces.size(), 2u);
+}
+
+TEST(SkipFinishedFlows, ASynOnTheMarkedPortsClearsTheMarkAndTracesAfresh) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(20, 10ms);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
+  engine.skip_changes().clear();
+  // Its end was missed (a reset we could not check): conntrack reuses the
+  // entry, mark and all, for the next connection.
+  testpkt::Tcp syn = net.flow();
+  syn.flags = 0x02;
+  net.send(syn);
+  ASSERT_EQ(engine.skip_changes().size(), 1u);
+  const core::SkipChange clear = engine.skip_changes()[0];
+  EXPECT_FALSE(clear.skip);
+  engine.skip_changes().clear();
+  // Whatever conntrack answers (the old entry may be gone), the new flow stays.
+  engine.skip_applied(clear, false, true, sim::at(net.now()));
+  net.stream(20, 10ms);
+  EXPECT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(engine.flow_count(), 1u);
 }
 
 TEST(SkipFinishedFlows, WhenSkippingFailsTheFlowStaysDoneAndIsNotTracedAgain) {
@@ -525,10 +651,14 @@ TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
   engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
   engine.skip_changes().clear();
   net.advance(2500ms);  // no packets reach the engine meanwhile
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  EXPECT_FALSE(engine.skip_changes()[0].skip);
-  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
+  std::vector<core::SkipChange> unskips;
+  for (const core::SkipChange& change : engine.skip_changes()) {
+    if (!change.recheck) unskips.push_back(change);
+    engine.skip_applied(change, true, false, sim::at(net.now()));
+  }
   engine.skip_changes().clear();
+  ASSERT_EQ(unskips.size(), 1u);
+  EXPECT_FALSE(unskips[0].skip);
   net.stream(20, 10ms);
   ASSERT_EQ(net.traces.size(), 2u);
   EXPECT_EQ(net.traces[1].round, 2u);

@@ -46,10 +46,12 @@ struct PacketMeta {
 };
 
 // A flow whose packets should stop (skip = true) or start again (false)
-// coming through the queue.
+// coming through the queue. A skipping flow is asked to skip again now and
+// then (`recheck`): the answer says whether its connection still exists.
 struct SkipChange {
   FlowKey flow;
   bool skip = true;
+  bool recheck = false;
 };
 
 struct EngineCounters {
@@ -62,6 +64,7 @@ struct EngineCounters {
   std::uint64_t icmp_matched = 0;
   std::uint64_t icmp_unmatched = 0;      // quotes no probe of a running trace
   std::uint64_t peer_packets = 0;
+  std::uint64_t peer_resets_rejected = 0;  // a RST off the peer's window
   std::uint64_t peer_evidence = 0;       // the peer showed a probe reached it
   std::uint64_t traces_started = 0;
   std::uint64_t traces_ended = 0;
@@ -86,7 +89,8 @@ class Engine {
   // Traces `flow` with its own parameters from its next packet on (with
   // FlowFilter::requested_only, only such flows are traced).
   void request_trace(const FlowKey& flow, const TraceConfig& config, Instant now);
-  // The flow is gone (its connection closed): ends its trace as `closed`.
+  // The flow is gone (its connection closed): ends its trace as `closed`
+  // and forgets it at once.
   void forget(const FlowKey& flow, Instant now);
   // Ends every running trace with reason `stopped`; no probe after this.
   void stop(Instant now);
@@ -122,12 +126,19 @@ class Engine {
     Duration round_started{0};
     Duration last_seen{0};
     std::unique_ptr<Trace> trace;     // the round running now, if any
-    bool closing = false;             // FIN or RST seen
+    // FIN or RST seen: the flow lingers a while, so that the last packets of
+    // its close start no new trace.
+    bool closing = false;
+    Duration closed_at{0};
     bool skipping = false;            // its packets bypass the queue
     bool unsampled = false;           // left out by --sample: never traced
     std::uint32_t packets_since_probe = 0;
     std::uint32_t packets_since_data = 0;  // a long run: a flow that only ACKs
     Duration idle_check{0};           // when the pending idle check fires
+    // Where the peer's data stands: the last ACK the flow sent. A RST from
+    // the peer must fall near it (an off-path sender cannot know it).
+    bool ack_known = false;
+    std::uint32_t acked = 0;
     SentBytes sent;
   };
   struct Timer {
@@ -145,7 +156,12 @@ class Engine {
   // Collects new replies and a finished round; returns false when the flow
   // is gone.
   bool settle(const FlowKey& key, Instant now);
+  void take_replies(Flow& flow);  // its new replies become hop events
   void close_flow(const FlowKey& key, Instant now);
+  // A SYN on the ports of a flow we knew: a new connection, traced afresh.
+  void restart(const FlowKey& key, Instant now);
+  // False when the flow was idle and is gone.
+  bool on_idle_check(const FlowKey& key, Flow& flow, Instant now);
   void expire_idle(const FlowKey& key, Instant now);
   void arm(const FlowKey& key, Duration at);
   std::uint16_t next_ip_id();
