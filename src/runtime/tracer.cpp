@@ -203,8 +203,12 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   // connection gets the mark bits in conntrack, which the rules match first.
   TracerOptions effective = options;
   std::optional<sys::ConntrackMarker> conntrack;
+  std::uint64_t stale_marks = 0;
   if (options.rules) {
     if (auto m = sys::ConntrackMarker::open()) {
+      // Marks an earlier run left (killed before it could clear them) would
+      // keep their connections from ever being traced.
+      if (auto cleared = m->clear_everywhere(options.probe_mark)) stale_marks = *cleared;
       conntrack.emplace(std::move(*m));
       effective.trace.skip_finished_flows = true;
       effective.rules->bypass_mark = options.probe_mark;
@@ -213,6 +217,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),
                                      std::move(*sender), std::move(*icmp4), std::move(icmp6));
   impl->conntrack = std::move(conntrack);
+  impl->counters.stale_marks_cleared = stale_marks;
   if (effective.rules) {
     auto rules = sys::Rules::install(*effective.rules);
     if (!rules) return rules.error();
@@ -264,6 +269,9 @@ sys::Status Tracer::shutdown() {
   i.engine.stop(sys::now());
   i.loop = nullptr;
   i.after_event();
+  // Our rules are gone, but a later run's would match the marks of the
+  // flows that were skipping: clear them.
+  if (i.conntrack) (void)i.conntrack->clear_everywhere(i.options.probe_mark);
   return removed;
 }
 

@@ -98,6 +98,65 @@ TEST(Conntrack, MarkedConnectionSkipsTheQueueUntilTheBitIsCleared) {
   unsetenv("NFQTRACE_RULES_BACKEND");
 }
 
+TEST(Conntrack, AMarkedConnectionStillSendsItsFinThroughTheQueue) {
+  setenv("NFQTRACE_RULES_BACKEND", "xtables", 1);
+  Connection c = connect_loopback();
+  QueueOptions qo;
+  qo.queue_id = 24;
+  auto queue = NfQueue::open(qo);
+  ASSERT_TRUE(queue) << queue.error().message();
+  RuleSpec spec;
+  spec.queue_id = 24;
+  spec.dports = {c.flow.dport};
+  spec.nflog_group = 24;
+  spec.bypass_mark = bypass_bit;
+  auto rules = Rules::install(spec);
+  ASSERT_TRUE(rules) << rules.error().message();
+  auto marker = ConntrackMarker::open();
+  ASSERT_TRUE(marker) << marker.error().message();
+  EXPECT_GT(queued_while_sending(*queue, c), 0u);  // conntrack now knows it
+  ASSERT_TRUE(marker->set_bits(c.flow, bypass_bit, true));
+  EXPECT_EQ(queued_while_sending(*queue, c), 0u);
+  ASSERT_EQ(::shutdown(c.client.get(), SHUT_WR), 0);
+  bool fin_seen = false;
+  const auto end = std::chrono::steady_clock::now() + 1s;
+  while (!fin_seen && std::chrono::steady_clock::now() < end) {
+    pollfd p{queue->fd(), POLLIN, 0};
+    if (poll(&p, 1, 50) != 1) continue;
+    ASSERT_TRUE(queue->receive([&](const QueuedPacket& qp) {
+      // The TCP flags byte: IPv4 header (20, no options on loopback) + 13.
+      if (qp.data.size() > 33 && (qp.data[33] & 0x01)) fin_seen = true;
+      queue->accept(qp.id);
+    }));
+    ASSERT_TRUE(queue->flush_verdicts());
+  }
+  EXPECT_TRUE(fin_seen);
+  unsetenv("NFQTRACE_RULES_BACKEND");
+}
+
+TEST(Conntrack, ClearingEverywhereFindsTheMarkedConnectionsAndOnlyThose) {
+  // Load conntrack in this namespace, as our rules would.
+  ASSERT_EQ(std::system("iptables -w -t mangle -A OUTPUT -m connmark --mark 1/1 -j RETURN"), 0);
+  auto marker = ConntrackMarker::open();
+  ASSERT_TRUE(marker) << marker.error().message();
+  ASSERT_TRUE(marker->clear_everywhere(bypass_bit));  // what earlier tests left
+  Connection marked = connect_loopback();
+  Connection other = connect_loopback();
+  ASSERT_TRUE(marker->set_bits(marked.flow, bypass_bit, true));
+  ASSERT_TRUE(marker->set_bits(other.flow, bypass_bit >> 1, true));  // not ours
+  auto cleared = marker->clear_everywhere(bypass_bit);
+  ASSERT_TRUE(cleared) << cleared.error().message();
+  EXPECT_EQ(*cleared, 1u);
+  auto again = marker->clear_everywhere(bypass_bit);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 0u);
+  // The other bit stays where it was.
+  auto others = marker->clear_everywhere(bypass_bit >> 1);
+  ASSERT_TRUE(others);
+  EXPECT_EQ(*others, 1u);
+  (void)std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN");
+}
+
 TEST(Conntrack, UnknownConnectionIsReportedGone) {
   auto marker = ConntrackMarker::open();
   ASSERT_TRUE(marker) << marker.error().message();

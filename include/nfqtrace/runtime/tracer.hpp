@@ -50,6 +50,7 @@ struct RuntimeCounters {
   std::uint64_t icmp_parse_errors = 0;    // ICMP that is not an error quoting TCP
   std::uint64_t probe_send_errors = 0;
   std::uint64_t verdict_errors = 0;
+  std::uint64_t stale_marks_cleared = 0;  // skip marks an earlier run left
 };
 
 class Tracer {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "nfqtrace/core/flow_key.hpp"
 #include "nfqtrace/sys/error.hpp"
@@ -20,9 +21,14 @@ class ConntrackMarker {
   // (in either direction), leaving its other bits alone. An error with code
   // ENOENT means the connection is gone.
   Status set_bits(const core::FlowKey& flow, std::uint32_t bits, bool on);
+  // Clears `bits` in every TCP connection that has them all; how many it
+  // cleared. For the marks a run leaves behind (killed, or ended while
+  // flows were skipping): a later run would never see those flows.
+  Result<std::size_t> clear_everywhere(std::uint32_t bits);
 
  private:
   explicit ConntrackMarker(UniqueFd fd) : fd_(std::move(fd)) {}
+  Result<std::vector<core::FlowKey>> marked_connections(std::uint32_t bits);
   UniqueFd fd_;
   std::uint32_t sequence_ = 0;
 };
