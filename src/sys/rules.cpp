@@ -1,9 +1,12 @@
 #include "nfqtrace/sys/rules.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
+#include "command.hpp"
 #include "rules_nft.hpp"
 #include "rules_spec.hpp"
 #include "rules_xtables.hpp"
@@ -151,20 +154,7 @@ Result<Rules> Rules::install(const RuleSpec& spec) {
 }
 
 Result<std::uint64_t> Rules::queued_packets(std::uint16_t queue_id) {
-  std::uint64_t total = 0;
-  bool counted = false;
-  for (wire::Family family : {wire::Family::v4, wire::Family::v6}) {
-    if (!xtables::find_tools(family)) continue;
-    auto n = xtables::queued_packets(queue_id, family);
-    if (!n) {
-      if (family == wire::Family::v4) return n.error();
-      continue;  // no IPv6 here
-    }
-    total += *n;
-    counted = true;
-  }
-  if (!counted) return Error{"no xtables tools to read counters from"};
-  return total;
+  return QueueRuleCounter(queue_id).read();
 }
 
 Status Rules::remove_leftovers(std::uint16_t queue_id) {
@@ -187,5 +177,67 @@ Status Rules::remove() {
 }
 
 RulesBackend Rules::backend() const { return impl_->backend; }
+
+namespace {
+
+// The counters of our queue rules in one family's xtables: nullopt when that
+// family holds no rules of ours (or has no tools).
+Result<std::optional<std::uint64_t>> xtables_counter(std::uint16_t queue_id, wire::Family family) {
+  const auto tools = xtables::find_tools(family);
+  if (!tools) return std::optional<std::uint64_t>{};
+  auto out = run_command(tools->save_path, {tools->save_name, "-c", "-t", "mangle"});
+  if (!out) return out.error();
+  if (out->exit_code != 0) return Error{describe_failure(tools->save_name + " -c", *out)};
+  const auto chains = xtables::find_leftovers(out->out, queue_id).chains;
+  if (std::find(chains.begin(), chains.end(), xtables::out_chain(queue_id)) == chains.end())
+    return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>{xtables::queue_rule_packets(out->out, queue_id)};
+}
+
+}  // namespace
+
+Result<std::uint64_t> QueueRuleCounter::search() {
+  std::uint64_t total = 0;
+  std::optional<Error> failed;
+  if (auto n = nft::queued_packets(queue_id_); !n) {
+    failed = n.error();
+  } else if (*n) {
+    nft_ = true;
+    total += **n;
+  }
+  for (wire::Family family : {wire::Family::v4, wire::Family::v6}) {
+    auto n = xtables_counter(queue_id_, family);
+    if (!n) {
+      // ip6tables fails where IPv6 is disabled, and then holds no rules.
+      if (family == wire::Family::v4 && !failed) failed = n.error();
+      continue;
+    }
+    if (!*n) continue;
+    (family == wire::Family::v4 ? v4_ : v6_) = true;
+    total += **n;
+  }
+  // A place that could not be read may hold rules: look again next time,
+  // unless the rules were found elsewhere (one back end holds them all).
+  if (failed && !nft_ && !v4_ && !v6_) return *failed;
+  searched_ = true;
+  return total;
+}
+
+Result<std::uint64_t> QueueRuleCounter::read() {
+  if (!searched_) return search();
+  std::uint64_t total = 0;
+  if (nft_) {
+    auto n = nft::queued_packets(queue_id_);
+    if (!n) return n.error();
+    if (*n) total += **n;
+  }
+  for (wire::Family family : {wire::Family::v4, wire::Family::v6}) {
+    if (!(family == wire::Family::v4 ? v4_ : v6_)) continue;
+    auto n = xtables::queued_packets(queue_id_, family);
+    if (!n) return n.error();
+    total += *n;
+  }
+  return total;
+}
 
 }  // namespace nfqtrace::sys

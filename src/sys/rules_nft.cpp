@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <vector>
 
 #include "command.hpp"
@@ -34,10 +36,12 @@ std::string queue_rule(const RuleSpec& spec, Families families, std::string_view
   std::string rule = "\t\t" + peer_match(spec, families, "daddr");
   if (spec.out_interface) rule += "oifname \"" + *spec.out_interface + "\" ";
   // Probes carry the mark and must go out untouched; bypass: with nobody
-  // reading the queue the packets still flow.
+  // reading the queue the packets still flow. The counter counts every
+  // packet sent to the queue, also those let through while it was full:
+  // the rule keeper reports those (queue_rule_packets).
   const std::string local =
       spec.local_port ? fmt::format("tcp sport {} ", *spec.local_port) : std::string();
-  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} queue num {4} bypass\n",
+  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} counter queue num {4} bypass\n",
                             spec.probe_mark, local, port_match, port_set(ports), spec.queue_id);
 }
 
@@ -61,6 +65,21 @@ Status run_script(const std::string& nft_path, const std::string& script) {
   if (!out) return out.error();
   if (out->exit_code != 0) return Error{describe_failure("nft -f -", *out)};
   return Ok{};
+}
+
+// The words of a line, split at spaces and tabs.
+std::vector<std::string_view> words(std::string_view line) {
+  std::vector<std::string_view> found;
+  std::size_t at = 0;
+  while (at < line.size()) {
+    const std::size_t start = line.find_first_not_of(" \t", at);
+    if (start == std::string_view::npos) break;
+    std::size_t end = line.find_first_of(" \t", start);
+    if (end == std::string_view::npos) end = line.size();
+    found.push_back(line.substr(start, end - start));
+    at = end;
+  }
+  return found;
 }
 
 }  // namespace
@@ -106,6 +125,51 @@ Status install(const RuleSpec& spec, Families families) {
   const auto nft = find_program("nft");
   if (!nft) return Error{"nft not found"};
   return run_script(*nft, install_script(spec, families));
+}
+
+std::uint64_t queue_rule_packets(std::string_view listing) {
+  // table inet nfqtrace_q0 {
+  // 	chain out {
+  // 		... tcp dport 80 counter packets 12 bytes 3456 queue flags bypass to 0
+  // (older nft: "queue num 0 bypass"). Only the queue rules of chain out
+  // count; "queue-threshold" of a log rule is another word.
+  std::uint64_t total = 0;
+  bool in_out_chain = false;
+  std::size_t start = 0;
+  while (start < listing.size()) {
+    std::size_t end = listing.find('\n', start);
+    if (end == std::string_view::npos) end = listing.size();
+    const auto line = words(listing.substr(start, end - start));
+    start = end + 1;
+    if (line.empty()) continue;
+    if (line[0] == "chain") {
+      in_out_chain = line.size() >= 2 && line[1] == "out";
+      continue;
+    }
+    if (line.size() == 1 && line[0] == "}") {
+      in_out_chain = false;
+      continue;
+    }
+    if (!in_out_chain || std::find(line.begin(), line.end(), "queue") == line.end()) continue;
+    for (std::size_t i = 0; i + 2 < line.size(); ++i) {
+      if (line[i] != "counter" || line[i + 1] != "packets") continue;
+      std::uint64_t packets = 0;
+      const std::string_view n = line[i + 2];
+      if (std::from_chars(n.data(), n.data() + n.size(), packets).ec == std::errc{}) total += packets;
+      break;
+    }
+  }
+  return total;
+}
+
+Result<std::optional<std::uint64_t>> queued_packets(std::uint16_t queue_id) {
+  const auto nft = find_program("nft");
+  if (!nft) return std::optional<std::uint64_t>{};
+  auto listed = run_command(*nft, {"nft", "list", "table", "inet", table_name(queue_id)});
+  if (!listed) return listed.error();
+  // No such table (or nf_tables unusable, so no table of ours either).
+  if (listed->exit_code != 0) return std::optional<std::uint64_t>{};
+  return std::optional<std::uint64_t>{queue_rule_packets(listed->out)};
 }
 
 Status remove(std::uint16_t queue_id) {

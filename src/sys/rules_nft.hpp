@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "nfqtrace/sys/error.hpp"
 #include "nfqtrace/sys/rules.hpp"
@@ -25,6 +27,15 @@ bool queue_supported();
 std::string install_script(const RuleSpec& spec, Families families);
 
 Status install(const RuleSpec& spec, Families families);
+
+// Packets that matched the queue rules (each has a counter) of an
+// `nft list table` listing of our table: those queued, and those let through
+// untraced while the queue was full (fail-open).
+std::uint64_t queue_rule_packets(std::string_view listing);
+// The same, read from the kernel; nullopt when there is no such table (or
+// no nft).
+Result<std::optional<std::uint64_t>> queued_packets(std::uint16_t queue_id);
+
 // Deletes the table if it exists; no nft, or no table, is fine.
 Status remove(std::uint16_t queue_id);
 

@@ -383,6 +383,48 @@ TEST_F(RulesXtables, LoopbackConnectionFlowsWithNobodyOnTheQueue) {
   // The packets did go through the queue rules, and the FINs were copied.
   EXPECT_GT(packets_matched("-j NFQUEUE"), 0u);
   EXPECT_GT(packets_matched("! --tcp-flags FIN,RST NONE"), 0u);
+  // What the rule keeper reads to tell how many passed untraced.
+  auto counted = Rules::queued_packets(16);
+  ASSERT_TRUE(counted) << counted.error().message();
+  EXPECT_EQ(*counted, packets_matched("-j NFQUEUE"));
+  QueueRuleCounter counter(16);
+  auto first = counter.read(), second = counter.read();
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(*first, *counted);
+  EXPECT_EQ(*second, *counted);
+}
+
+TEST_F(RulesXtables, CountersOfNoRulesAreZeroAndNotSoughtAgain) {
+  RuleSpec s = spec(22);
+  s.dports = {80};
+  auto none = Rules::queued_packets(22);
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_EQ(*none, 0u);
+  // A reader that found nothing looks no more (rules come before it, never
+  // after): nothing to run every interval when nothing is there.
+  QueueRuleCounter counter(22);
+  auto empty = counter.read();
+  ASSERT_TRUE(empty) << empty.error().message();
+  EXPECT_EQ(*empty, 0u);
+  s.host = address("127.0.0.1");
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  // A SYN to port 80, which nobody listens to: it matches the queue rule and
+  // passes (nobody on the queue either), and is refused.
+  const int fd = tcp_socket();
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(80);
+  EXPECT_NE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);
+  auto fresh = Rules::queued_packets(22);
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  EXPECT_GE(*fresh, 1u);
+  auto still = counter.read();
+  ASSERT_TRUE(still) << still.error().message();
+  EXPECT_EQ(*still, 0u) << "the reader that found nothing looked again";
 }
 
 TEST(RulesBackend, DetectionMatchesWhatTheKernelTakes) {
@@ -434,16 +476,20 @@ TEST(RulesNft, InstallAndRemoveTable) {
   const std::string table = shell("nft list table inet nfqtrace_q18");
   EXPECT_NE(table.find("queue"), std::string::npos) << table;
   EXPECT_NE(table.find("bypass"), std::string::npos) << table;
+  EXPECT_NE(table.find("counter packets"), std::string::npos) << table;
+  auto counted = Rules::queued_packets(18);
+  ASSERT_TRUE(counted) << counted.error().message();
+  EXPECT_EQ(*counted, nft::queue_rule_packets(table));
   ASSERT_TRUE(rules->remove());
   EXPECT_FALSE(succeeds("nft list table inet nfqtrace_q18"));
 }
 
 // Everything but the queue expression, which this kernel may lack, goes
-// through nft's check against the kernel.
+// through nft's check against the kernel (the counter before it included).
 bool nft_accepts_without_queue(std::string script, std::uint16_t queue_id) {
   const std::string queue = "queue num " + std::to_string(queue_id) + " bypass";
   for (std::size_t at; (at = script.find(queue)) != std::string::npos;) {
-    script.replace(at, queue.size(), "counter");
+    script.replace(at, queue.size(), "accept");
   }
   const std::string path = "/tmp/nfqtrace-rules-test-" + std::to_string(::getpid()) + ".nft";
   std::ofstream(path) << script;
@@ -467,8 +513,8 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
        {"table inet nfqtrace_q19 {", "type filter hook postrouting priority mangle;",
         "type filter hook input priority mangle;",
         "ip6 daddr 2001:db8::1 oifname \"lo\" meta mark & 0x4e510000 != 0x4e510000 "
-        "tcp dport { 80, 443 } queue num 19 bypass",
-        "tcp sport 8080 queue num 19 bypass",
+        "tcp dport { 80, 443 } counter queue num 19 bypass",
+        "tcp sport 8080 counter queue num 19 bypass",
         "ip6 saddr 2001:db8::1 tcp sport { 80, 443 } tcp flags & (fin | rst) != 0 "
         "log group 4 snaplen 128 queue-threshold 1",
         "tcp dport 8080 tcp flags & (fin | rst) == 0 tcp option sack exists log group 4"}) {
@@ -481,7 +527,7 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   one.sports.clear();
   one.local_port = 41000;
   script = nft::install_script(one, Families{false, true});
-  EXPECT_NE(script.find("tcp sport 41000 tcp dport { 80, 443 } queue num 19"), std::string::npos) << script;
+  EXPECT_NE(script.find("tcp sport 41000 tcp dport { 80, 443 } counter queue num 19"), std::string::npos) << script;
   EXPECT_NE(script.find("tcp sport { 80, 443 } tcp dport 41000 tcp flags"), std::string::npos) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 
@@ -497,6 +543,78 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   script = nft::install_script(s, Families{true, false});
   EXPECT_NE(script.find("meta nfproto ipv4 meta mark"), std::string::npos) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+}
+
+// Every queue rule has a counter, and only queue rules have one: the keeper
+// adds them up.
+TEST(RulesNft, QueueRulesAndOnlyThemCount) {
+  RuleSpec s;
+  s.queue_id = 23;
+  s.dports = {80, 443};
+  s.sports = {8080};
+  s.bypass_mark = 0x4e510000;
+  const std::string script = nft::install_script(s, Families{true, true});
+  std::size_t queue_rules = 0, counters = 0;
+  for (const std::string& line : lines_with(script, "queue num 23 bypass")) {
+    ++queue_rules;
+    EXPECT_NE(line.find(" counter queue num 23 bypass"), std::string::npos) << line;
+  }
+  for (std::size_t at = 0; (at = script.find("counter", at)) != std::string::npos; ++at) ++counters;
+  EXPECT_EQ(queue_rules, 2u) << script;
+  EXPECT_EQ(counters, 2u) << script;
+  EXPECT_TRUE(lines_with(script, "ct mark").size() == 2 &&
+              lines_with(script, "ct mark")[0].find("counter") == std::string::npos)
+      << "the bypass rules are as they were:\n" << script;
+}
+
+// `nft list table` of our table, as nft 1.0 (queue flags bypass to N) and
+// older versions (queue num N bypass) print it, with the log rules'
+// "queue-threshold" in chain in and counters elsewhere that are not ours.
+TEST(RulesNft, QueueRulePacketsFromTheListing) {
+  const std::string listing =
+      "table inet nfqtrace_q0 {\n"
+      "\tchain out {\n"
+      "\t\ttype filter hook postrouting priority mangle; policy accept;\n"
+      "\t\tct mark & 0x4e510000 == 0x4e510000 tcp flags ! fin,syn,rst return\n"
+      "\t\tmeta mark & 0x4e510000 != 0x4e510000 tcp dport { 80, 443 } counter packets 1234 "
+      "bytes 567890 queue flags bypass to 0\n"
+      "\t\tip daddr 192.0.2.1 oifname \"eth0\" meta mark & 0x4e510000 != 0x4e510000 tcp sport 8080 "
+      "counter packets 66 bytes 7000 queue num 0 bypass\n"
+      "\t\ttcp dport 9 counter packets 1000000 bytes 1 accept\n"
+      "\t}\n"
+      "\n"
+      "\tchain in {\n"
+      "\t\ttype filter hook input priority mangle; policy accept;\n"
+      "\t\ttcp sport { 80, 443 } tcp flags fin,rst counter packets 5 bytes 5 log group 32768 "
+      "snaplen 128 queue-threshold 1\n"
+      "\t\ttcp sport 7 counter packets 9 bytes 9 queue flags bypass to 0\n"
+      "\t}\n"
+      "}\n";
+  EXPECT_EQ(nft::queue_rule_packets(listing), 1300u);
+  EXPECT_EQ(nft::queue_rule_packets(""), 0u);
+  // Before the counter existed: queue rules without one count nothing.
+  EXPECT_EQ(nft::queue_rule_packets("table inet nfqtrace_q0 {\n\tchain out {\n"
+                                    "\t\ttcp dport 80 queue flags bypass to 0\n\t}\n}\n"),
+            0u);
+  // Numbers beyond 32 bits; garbage is no number.
+  EXPECT_EQ(nft::queue_rule_packets("\tchain out {\n\t\tcounter packets 123456789012 bytes 1 "
+                                    "queue to 3\n\t\tcounter packets x bytes 1 queue to 3\n"),
+            123456789012u);
+}
+
+// A table of ours on a kernel without the nft queue expression: counters on
+// other rules are read from the kernel and none of them is a queue rule's.
+TEST(RulesNft, QueuedPacketsOfATableWithoutQueueRules) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  ASSERT_TRUE(succeeds("printf 'table inet nfqtrace_q24 { chain out { type filter hook postrouting "
+                       "priority mangle; tcp dport 9 counter accept; }; }' | nft -f -"));
+  auto counted = Rules::queued_packets(24);
+  EXPECT_TRUE(succeeds("nft delete table inet nfqtrace_q24"));
+  ASSERT_TRUE(counted) << counted.error().message();
+  EXPECT_EQ(*counted, 0u);
+  auto none = Rules::queued_packets(24);
+  ASSERT_TRUE(none) << none.error().message();
+  EXPECT_EQ(*none, 0u);
 }
 
 TEST(RulesInput, MistakesGiveOneLineErrorsAndNoRules) {

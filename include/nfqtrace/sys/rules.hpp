@@ -48,8 +48,9 @@ class Rules {
   static Result<Rules> install(const RuleSpec& spec);
   // Removes whatever rules an earlier run with this queue id left behind.
   static Status remove_leftovers(std::uint16_t queue_id);
-  // Packets that matched our queue rules so far: those queued, and those let
-  // through untraced while the queue was full (fail-open). xtables only.
+  // Packets that matched our queue rules so far, with either back end: those
+  // queued, and those let through untraced while the queue was full
+  // (fail-open); 0 when there are no rules. QueueRuleCounter, read once.
   static Result<std::uint64_t> queued_packets(std::uint16_t queue_id);
 
   Rules(Rules&&) noexcept;
@@ -73,6 +74,28 @@ class Rules {
   struct Impl;
   explicit Rules(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// The packet counters of our queue rules for one queue id, for a reader
+// that asks again and again (the rule keeper, every few seconds). The first
+// read looks everywhere rules can be (the nft table, iptables, ip6tables)
+// and remembers where they were; later reads run one command per place
+// found (`nft list table`, or `iptables-save -c` and/or `ip6tables-save -c`)
+// and none when nothing was there. Rules must not move between back ends
+// after the first read (nfqtrace installs them once, before it).
+class QueueRuleCounter {
+ public:
+  explicit QueueRuleCounter(std::uint16_t queue_id) : queue_id_(queue_id) {}
+  // Packets that matched our queue rules so far: those queued, and those let
+  // through untraced while the queue was full (fail-open); 0 when there are
+  // no rules. An error when a tool fails.
+  Result<std::uint64_t> read();
+
+ private:
+  Result<std::uint64_t> search();
+  std::uint16_t queue_id_;
+  bool searched_ = false;  // the places below are known
+  bool nft_ = false, v4_ = false, v6_ = false;
 };
 
 }  // namespace nfqtrace::sys
