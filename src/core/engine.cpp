@@ -360,7 +360,7 @@ void Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   const wire::QuotedTcp& q = error.quote;
   auto it = flows_.find(FlowKey{q.src, q.dst, q.sport, q.dport});
   if (it == flows_.end() || !it->second.trace) {
-    ++counters_.icmp_unmatched;
+    ++(it == flows_.end() ? counters_.icmp_no_flow : counters_.icmp_no_trace);
     return;
   }
   Reply reply;
@@ -373,10 +373,10 @@ void Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   reply.quoted_ttl = q.ttl;
   const ProbeIdentity id{q.seq, q.ip_payload_len,
                          q.family == wire::Family::v4 ? q.ip_id : std::uint16_t{0}};
-  if (it->second.trace->on_icmp(id, reply)) {
-    ++counters_.icmp_matched;
-  } else {
-    ++counters_.icmp_unmatched;
+  switch (it->second.trace->on_icmp(id, reply)) {
+    case IcmpMatch::matched: ++counters_.icmp_matched; break;
+    case IcmpMatch::no_probe: ++counters_.icmp_no_probe; break;
+    case IcmpMatch::repeated: ++counters_.icmp_repeated; break;
   }
   settle(it->first, at);
 }

@@ -87,17 +87,18 @@ void Trace::record(std::uint8_t ttl, const Reply& reply) {
   new_replies_.push_back(HopEvent{flow_, round_, ttl, reply});
 }
 
-bool Trace::on_icmp(const ProbeIdentity& id, Reply reply) {
+IcmpMatch Trace::on_icmp(const ProbeIdentity& id, Reply reply) {
   for (Probe& p : probes_) {
     if (p.id.seq != id.seq || p.id.ip_payload_len != id.ip_payload_len || p.id.ip_id != id.ip_id)
       continue;
-    if (p.answered) return false;  // a second reply to one probe proves nothing new
+    // A second reply to one probe proves nothing new.
+    if (p.answered) return IcmpMatch::repeated;
     p.answered = true;
     reply.rtt = reply.at.mono - p.sent;
     record(p.ttl, reply);
-    return true;
+    return IcmpMatch::matched;
   }
-  return false;
+  return IcmpMatch::no_probe;
 }
 
 namespace {

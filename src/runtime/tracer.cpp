@@ -58,7 +58,7 @@ struct Tracer::Impl {
     ++counters.queue_packets;
     auto packet = wire::parse_tcp_packet(qp.data, qp.wire_len);
     if (!packet) {
-      ++counters.queue_parse_errors;
+      counters.queue_unreadable.add(packet.error());
       queue.accept(qp.id);
       return;
     }
@@ -88,7 +88,7 @@ struct Tracer::Impl {
     auto read = log.receive([&](const sys::LoggedPacket& lp) {
       auto packet = wire::parse_tcp_packet(lp.data, lp.wire_len);
       if (!packet) {
-        ++counters.peer_parse_errors;
+        counters.peer_unreadable.add(packet.error());
         return;
       }
       engine.on_peer_packet(*packet, lp.at);
@@ -103,7 +103,7 @@ struct Tracer::Impl {
                        ? wire::parse_icmp4(d.data)
                        : wire::parse_icmp6(d.data, d.from, d.to, d.hop_limit);
       if (!error) {
-        ++counters.icmp_parse_errors;
+        counters.icmp_unreadable.add(error.error());
         return;
       }
       engine.on_icmp(*error, d.at);

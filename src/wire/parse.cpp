@@ -17,4 +17,10 @@ std::string_view to_string(ParseError e) {
   return "unknown";
 }
 
+std::uint64_t ParseErrorCounts::total() const {
+  std::uint64_t sum = 0;
+  for (std::uint64_t n : by_reason) sum += n;
+  return sum;
+}
+
 }  // namespace nfqtrace::wire

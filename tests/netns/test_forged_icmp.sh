@@ -547,6 +547,15 @@ phase() {
     test "${unmatched:-0}" -ge $((forged_in * 9 / 10))
   check "$label: ICMP unmatched (${unmatched:-?}) <= all ICMP arrivals ($((forged_in + genuine_in)))" \
     test "${unmatched:-0}" -le $((forged_in + genuine_in))
+  # Each refused message is counted with its reason; the reasons add up.
+  local refused reasons_sum
+  refused=$(grep -m1 '^nfqtrace: refused:' "$err" || true)
+  echo "  ${refused:-(no refused line)}"
+  reasons_sum=$(grep -m1 '^nfqtrace: refused:' "$err" | tr ';' '\n' |
+    grep -E 'ICMP naming no probe|unreadable ICMP' | grep -oE '[a-z_]+ [0-9]+' | awk '{ n += $2 } END { print n + 0 }')
+  check "$label: the refused line gives reasons (no_such_probe among them)" grep -q 'no_such_probe [0-9]' <<<"$refused"
+  check "$label: the ICMP reasons add up to ICMP unmatched ($reasons_sum = ${unmatched:-?})" \
+    test "$reasons_sum" = "${unmatched:-x}"
 }
 
 # repeat_phase FAM PORT: --repeat 3 during an 8 s upload; one forged RST

@@ -1,6 +1,7 @@
 // The trace engine driven by a simulated path and a fake clock.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -191,7 +192,19 @@ TEST(DupTrace, IcmpThatQuotesNoProbeIsCountedAndIgnored) {
   testpkt::Tcp other = client_flow();
   other.sport = 1;
   net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(other), "203.0.113.66", 8));
-  EXPECT_EQ(engine.counters().icmp_unmatched, 2u);
+  EXPECT_EQ(engine.counters().icmp_no_probe, 1u);
+  EXPECT_EQ(engine.counters().icmp_no_flow, 1u);
+  // A genuine reply that comes twice (replayed) counts once.
+  const auto genuine = std::find_if(net.in_flight().begin(), net.in_flight().end(),
+                                    [](const sim::Pending& p) { return p.icmp; });
+  ASSERT_NE(genuine, net.in_flight().end());
+  const testpkt::Buf replay = genuine->bytes;
+  net.advance(20ms);
+  const auto matched = engine.counters().icmp_matched;
+  net.inject_icmp(replay);
+  EXPECT_EQ(engine.counters().icmp_matched, matched);
+  EXPECT_EQ(engine.counters().icmp_repeated, 1u);
+  EXPECT_EQ(engine.counters().icmp_unmatched(), 3u);
   net.stream(30, 10ms);
   for (const auto& h : net.hops) EXPECT_NE(h.reply.addr.to_string(), "203.0.113.66");
 }

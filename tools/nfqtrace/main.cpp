@@ -12,6 +12,7 @@
 #include "nfqtrace/sys/event_loop.hpp"
 #include "nfqtrace/sys/privileges.hpp"
 #include "../common/console.hpp"
+#include "../common/summary.hpp"
 #include "options.hpp"
 
 namespace {
@@ -37,18 +38,6 @@ class ConsoleSink final : public runtime::ResultSink {
 };
 
 using cli::explain;
-
-void print_summary(const runtime::Tracer& tracer) {
-  const auto& e = tracer.engine_counters();
-  const auto& r = tracer.counters();
-  fmt::print(stderr,
-             "nfqtrace: {} traces, {} packets seen, {} probes sent, {} replies matched, "
-             "{} ICMP unmatched, {} peer confirmations, {} flows sent past the queue after "
-             "their trace, {} flows refused (--max-flows), {} probe send errors\n",
-             tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
-             e.icmp_unmatched + r.icmp_parse_errors, e.peer_evidence, e.flows_skipped,
-             e.flows_refused, r.probe_send_errors);
-}
 
 }  // namespace
 
@@ -102,6 +91,9 @@ int main(int argc, char** argv) {
   loop->on_signal([&](int) { loop->stop(); });
   fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",
              options.tracer.queue.queue_id, core::to_string(options.tracer.trace.mode));
+  if (const auto stale = (*tracer)->counters().stale_marks_cleared; stale > 0)
+    fmt::print(stderr, "nfqtrace: cleared the skip mark an earlier run left on {} connections\n",
+               stale);
 
   int status = 0;
   if (!(*tracer)->done()) {
@@ -118,6 +110,6 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "nfqtrace: removing rules: {}\n", explain(s.error()));
     status = 1;
   }
-  print_summary(**tracer);
+  std::fputs(cli::run_summary("nfqtrace", **tracer).c_str(), stderr);
   return status;
 }

@@ -62,7 +62,12 @@ struct EngineCounters {
   std::uint64_t probes_unbuildable = 0;  // e.g. an IPv6 routing header
   std::uint64_t packets_mangled = 0;
   std::uint64_t icmp_matched = 0;
-  std::uint64_t icmp_unmatched = 0;      // quotes no probe of a running trace
+  // ICMP errors that quote TCP but no probe of ours, by why: nothing an
+  // off-path sender can guess (it knows the 5-tuple at best) matches.
+  std::uint64_t icmp_no_flow = 0;        // a flow we do not trace
+  std::uint64_t icmp_no_trace = 0;       // a flow between its traces
+  std::uint64_t icmp_no_probe = 0;       // no probe with that sequence, length, IP ID
+  std::uint64_t icmp_repeated = 0;       // a second reply to an answered probe
   std::uint64_t peer_packets = 0;
   std::uint64_t peer_resets_rejected = 0;  // a RST off the peer's window
   std::uint64_t peer_evidence = 0;       // the peer showed a probe reached it
@@ -71,6 +76,10 @@ struct EngineCounters {
   std::uint64_t flows_skipped = 0;       // sent past the queue after their trace
   std::uint64_t flows_not_sampled = 0;   // left out by --sample
   std::uint64_t probes_deferred = 0;     // waited for the --pps budget
+
+  std::uint64_t icmp_unmatched() const {
+    return icmp_no_flow + icmp_no_trace + icmp_no_probe + icmp_repeated;
+  }
 };
 
 class Engine {

@@ -39,6 +39,8 @@ struct Probe {
   bool retransmitted = false;  // mangle: the sender resent its bytes
 };
 
+enum class IcmpMatch : std::uint8_t { matched, no_probe, repeated };
+
 class Trace {
  public:
   Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start);
@@ -55,7 +57,7 @@ class Trace {
   void add_probe(const Probe& probe);
 
   // An ICMP error quoting `id`: the reply, if it matches a probe.
-  bool on_icmp(const ProbeIdentity& id, Reply reply);
+  IcmpMatch on_icmp(const ProbeIdentity& id, Reply reply);
   // The peer's SACK block [left, right): evidence that a probe reached it.
   bool on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
                     Instant at, std::uint8_t reply_ttl);

@@ -45,9 +45,10 @@ class ResultSink {
 // What went wrong on the way, for the summary line and for tests.
 struct RuntimeCounters {
   std::uint64_t queue_packets = 0;        // every packet the queue handed us
-  std::uint64_t queue_parse_errors = 0;   // queued packets that are not IP/TCP
-  std::uint64_t peer_parse_errors = 0;
-  std::uint64_t icmp_parse_errors = 0;    // ICMP that is not an error quoting TCP
+  // Packets we could not read, by why (each one is let through untouched).
+  wire::ParseErrorCounts queue_unreadable;  // queued, yet not IP/TCP
+  wire::ParseErrorCounts peer_unreadable;
+  wire::ParseErrorCounts icmp_unreadable;   // not an error quoting TCP
   std::uint64_t probe_send_errors = 0;
   std::uint64_t verdict_errors = 0;
   std::uint64_t stale_marks_cleared = 0;  // skip marks an earlier run left

@@ -2,6 +2,8 @@
 // return a value or one of these reasons, which callers count.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -19,6 +21,14 @@ enum class ParseError : std::uint8_t {
   extension_chain,      // IPv6 extension headers too many or malformed
   not_icmp_error,       // an ICMP type we do not read
   bad_extension,        // RFC 4884 length or extension structure wrong
+};
+inline constexpr std::size_t parse_error_kinds = 9;
+
+// How many inputs were refused, for each reason.
+struct ParseErrorCounts {
+  std::array<std::uint64_t, parse_error_kinds> by_reason{};
+  void add(ParseError e) { ++by_reason[static_cast<std::size_t>(e)]; }
+  std::uint64_t total() const;
 };
 
 std::string_view to_string(ParseError e);
