@@ -34,6 +34,12 @@ bool Trace::all_settled(std::uint8_t up_to_ttl) const {
 
 bool Trace::first_pass_settled() const { return all_settled(config_.max_ttl); }
 
+std::uint8_t Trace::first_pass_limit() const {
+  const unsigned answered_reach = unsigned{last_router_ttl()} + config_.gap_limit;
+  const unsigned window = std::max<unsigned>(config_.first_window, answered_reach);
+  return static_cast<std::uint8_t>(std::min<unsigned>(config_.max_ttl, std::max(window, 1u)));
+}
+
 void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   if (closing_) return;
   const std::uint8_t limit = destination_ttl_ != 0 ? destination_ttl_ : config_.max_ttl;
@@ -49,9 +55,11 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
     return;
   }
 
-  // First pass: every TTL once, all at the same time.
+  // First pass: every TTL once, all at the same time, within the window
+  // the answers so far allow.
   bool first_pass_open = false;
-  for (std::uint8_t t = 1; t <= limit; ++t) {
+  const std::uint8_t window = destination_ttl_ != 0 ? limit : first_pass_limit();
+  for (std::uint8_t t = 1; t <= window; ++t) {
     if (hops_[t - 1u].probes_sent == 0) {
       out.push_back(t);
       first_pass_open = true;

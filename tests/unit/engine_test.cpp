@@ -113,10 +113,34 @@ TEST(DupTrace, ProbesUseDistinctNonAdjacentSequenceNumbersAndFewDuplicatesReachT
     EXPECT_TRUE(seqs.insert(p->seq).second) << "seq reused";
     EXPECT_FALSE(seqs.count(p->seq + 1) || seqs.count(p->seq - 1)) << "adjacent probes";
   }
-  // First pass: 30 TTLs once; second: two more for TTLs 1..4.
-  EXPECT_EQ(net.sent_probes_.size(), 30u + 8u);
-  // Duplicates reaching the peer: TTL 4..30 once, then two more at TTL 4.
-  EXPECT_EQ(net.peer_dups_received, 27 + 2);
+  // First pass: the first window's 16 TTLs once; second: two more for TTLs 1..4.
+  EXPECT_EQ(net.sent_probes_.size(), 16u + 8u);
+  // Duplicates reaching the peer: TTL 4..16 once, then two more at TTL 4.
+  EXPECT_EQ(net.peer_dups_received, 13 + 2);
+}
+
+TEST(DupTrace, APathLongerThanTheFirstWindowIsFollowedToItsEnd) {
+  Path path;
+  for (int i = 1; i <= 22; ++i) path.routers.push_back("10.0." + std::to_string(i) + ".1");
+  path.silent = {16, 17};  // silence right at the window's edge
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(400, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 23u);
+  EXPECT_EQ(addrs(t.hops[21]).front(), "10.0.22.1");
+  EXPECT_TRUE(t.hops[16].replies.empty());
+}
+
+TEST(DupTrace, AWindowAsWideAsMaxTtlProbesEveryTtlAtOnce) {
+  auto c = config();
+  c.first_window = 30;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 0ms);
+  EXPECT_EQ(net.sent_probes_.size(), 30u);
 }
 
 TEST(DupTrace, SilentHopStaysEmptyAndCostsOneTimeout) {
@@ -413,11 +437,12 @@ TEST(DupTrace, StopEndsRunningTracesWithReasonStopped) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(1, 0ms);
+  const auto probes = net.sent_probes_.size();
   engine.stop(sim::at(5ms));
   ASSERT_EQ(engine.finished_traces().size(), 1u);
   EXPECT_EQ(engine.finished_traces()[0].reason, StopReason::stopped);
   net.stream(5, 10ms);
-  EXPECT_EQ(net.sent_probes_.size(), 30u);  // nothing after stop
+  EXPECT_EQ(net.sent_probes_.size(), probes);  // nothing after stop
 }
 
 TEST(DupTrace, IdleFlowIsClosedAndForgotten) {

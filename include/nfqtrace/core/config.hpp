@@ -25,6 +25,10 @@ struct TraceConfig {
   std::uint32_t packet_freq = 6;  // mangle: packets passing between two mangled ones
   Duration timeout = 1s;          // wait for a probe's reply
   std::uint8_t gap_limit = 5;     // consecutive silent TTLs that end a trace
+  // Dup mode's first pass probes TTLs up to this at once, and further only
+  // as far as the answers so far (plus the gap limit) say the path may go:
+  // probes beyond the destination are duplicates the peer must answer.
+  std::uint8_t first_window = 16;
   std::optional<Duration> repeat; // trace an open flow again this often
   std::uint32_t max_flows = 1000; // traces running at once
   Duration idle_timeout = 60s;    // a flow silent this long is closed

@@ -85,6 +85,7 @@ class Trace {
   std::uint8_t horizon() const;  // highest TTL still worth probing
   bool all_settled(std::uint8_t up_to_ttl) const;
   bool first_pass_settled() const;
+  std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
   void record(std::uint8_t ttl, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
 
