@@ -15,7 +15,8 @@
 #     with every packet queued (--no-rules fed by the same rule without the
 #     bypass: the per-packet cost of user space, paid while a flow is traced).
 # Prints tables, writes $BENCH_OUT/cost_curve.csv, an ASCII plot, and
-# cost_curve.png when gnuplot is installed.
+# cost_curve.png when gnuplot is installed (optional: skipped, with a
+# message, without it).
 # Usage: sudo bash bench/bench_cost.sh [/path/to/nfqtrace] [--quick]
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
@@ -33,9 +34,7 @@ IPERF_PORT=5201
 # hardly grow with -b.
 IPERF_ARGS=()
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+bench_chain3
 manyconn_server "$SRV" $FLOW_PORT
 iperf_server "$SRV" $IPERF_PORT
 
@@ -91,11 +90,7 @@ for rate in "${RATES[@]}"; do
       log "rate $rate base: $gbps Gbit/s"
       continue
     fi
-    if [[ $cond == traced ]]; then
-      nfq_start "$name" "$CLI" --dport $IPERF_PORT --mode dup --format json
-    else
-      nfq_start_queue_all "$name" "$CLI" $IPERF_PORT --dport $IPERF_PORT --mode dup --format json
-    fi
+    cond_start "$name" "$cond" $IPERF_PORT
     ihwm=$(hwm_kb "$NFQ_PID")
     sampler_start "$name-sampler" "$NFQ_PID" 0.2
     c0=$(cpu_ns "$NFQ_PID") ut0=$(utime_s "$NFQ_PID") st0=$(stime_s "$NFQ_PID")
@@ -103,7 +98,7 @@ for rate in "${RATES[@]}"; do
     read -r gbps _ <<<"$(iperf_run "$CLI" "$DST" "$SECS" 1 "$out" "${IPERF_ARGS[@]}" -b "$rate")"
     c1=$(cpu_ns "$NFQ_PID") p1=$(queue_rule_packets "$CLI") hwm=$(hwm_kb "$NFQ_PID")
     ut=$(calc "$(utime_s "$NFQ_PID") - $ut0" %.2f) st=$(calc "$(stime_s "$NFQ_PID") - $st0" %.2f)
-    if [[ $cond == queued ]]; then nfq_stop_queue_all "$name" "$CLI"; else nfq_stop "$name"; fi
+    cond_stop "$name" "$cond"
     sampler_wait "$name-sampler"
     cpu=$(calc "($c1 - $c0) / 1e9") pk=$(calc "$p1 - $p0" %.0f)
     row axis=rate x="$rate" condition="$cond" gbps="$gbps" packets_seen="$(nfq_summary "$name" "packets seen")" \
@@ -193,6 +188,11 @@ EOF
   else
     warn "gnuplot failed: $(head -3 "$NET_TMP/gnuplot.err")"
   fi
+else
+  # Optional: the tables and the ASCII plot above hold the same numbers.
+  log "gnuplot is not installed: cost_curve.png not drawn (apt-get install gnuplot-nox to draw it)"
+  results_line ""
+  results_line "Plot: not drawn (gnuplot not installed)."
 fi
 results_line ""
 results_line "Raw data: $(basename "$CSV")."

@@ -22,9 +22,7 @@ PORT=5201
 COUNTERS=(TcpRetransSegs TcpExtTCPLostRetransmit TcpExtTCPLossProbes TcpExtTCPSpuriousRTOs
           TcpExtTCPDSACKUndo TcpExtTCPDSACKRecv TcpExtTCPDSACKOldSent TcpExtTCPSACKReorder)
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+bench_chain3
 iperf_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/harm.csv"

@@ -22,9 +22,7 @@ N=$(pick 10000 100000)   # round trips per run (100000: about 3 s, so --repeat 1
 WARMUP=5000             # untimed round trips first: the flow's first trace (tens of ms) is over
 PORT=7001
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+bench_chain3
 pingpong_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/latency.csv"
@@ -32,19 +30,12 @@ echo "rep,condition,p50_us,p90_us,p99_us,p999_us,mean_us,nfq_cpu_s,packets_seen,
 
 run_one() {
   local rep=$1 cond=$2 out="$NET_TMP/ping-$1-$2.txt" name="nfq-$1-$2" cpu0=nan cpu=nan seen=nan traces=nan
-  case $cond in
-    base) ;;
-    ended) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json ;;
-    repeat1) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json --repeat 1 ;;
-    ctbase) ct_rules_on "$CLI" ;;
-    queued) nfq_start_queue_all "$name" "$CLI" $PORT --dport $PORT --mode dup --format json ;;
-  esac
-  [[ $cond == base || $cond == ctbase ]] || cpu0=$(cpu_ns "$NFQ_PID")
+  cond_start "$name" "$cond" $PORT
+  cond_traced "$cond" && cpu0=$(cpu_ns "$NFQ_PID")
   ns_exec "$CLI" "$PINGPONG" ping "$DST" $PORT "$N" 64 $WARMUP >"$out" || die "pingpong failed"
-  [[ $cond == ctbase ]] && ct_rules_off "$CLI"
-  if [[ $cond != base && $cond != ctbase ]]; then
-    cpu=$(calc "($(cpu_ns "$NFQ_PID") - $cpu0) / 1e9")
-    if [[ $cond == queued ]]; then nfq_stop_queue_all "$name" "$CLI"; else nfq_stop "$name"; fi
+  cond_traced "$cond" && cpu=$(calc "($(cpu_ns "$NFQ_PID") - $cpu0) / 1e9")
+  cond_stop "$name" "$cond"
+  if cond_traced "$cond"; then
     seen=$(nfq_summary "$name" "packets seen")
     traces=$(trace_records "${BG_OUT[$name]}" | wc -l)
   fi
@@ -58,7 +49,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   for ((k = 0; k < ${#CONDS[@]}; k++)); do run_one "$rep" "${CONDS[(rep + k) % ${#CONDS[@]}]}"; done
 done
 
-col() { awk -F, -v c="$1" -v k="$2" 'NR > 1 && $2 == c && $k != "nan" { print $k }' "$CSV"; }
+col() { csv_col "$CSV" 2 "$1" "$2"; }
 results_open
 b50=$(col base 3 | median) b99=$(col base 5 | median)
 results_line "TCP ping-pong, 64-byte request and echo, TCP_NODELAY, client → 3 routers → server (veth), $N timed round trips per run after $WARMUP untimed ones (the connection's first trace), $REPS runs per condition, interleaved; median over runs of each run's percentile (range). Added = traced − baseline."
@@ -75,7 +66,7 @@ for cond in "${CONDS[@]}"; do
   [[ $cond == repeat1 ]] && label="traced, --repeat 1 (dup)"
   [[ $cond == queued ]] && label="traced, every packet queued (no bypass)"
   [[ $cond == ctbase ]] && label="untraced, conntrack on (bypass match, no queue)"
-  pk="—"; [[ $cond == base || $cond == ctbase ]] || pk=$(col "$cond" 9 | median | awk '{ printf "%.0f", $1 }')
+  pk="—"; cond_traced "$cond" && pk=$(col "$cond" 9 | median | awk '{ printf "%.0f", $1 }')
   results_line "| $label | $p50 ($(col "$cond" 3 | minmax)) | $p99 ($(col "$cond" 5 | minmax)) | $p999 | $a50 | $a99 | $target | $pk |"
 done
 results_line ""

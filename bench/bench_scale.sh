@@ -24,9 +24,8 @@ INTERVAL=100
 OPEN_RATE=1000
 PORT=7002
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-manyconn_server "$(net_server)" $PORT
+bench_chain3
+manyconn_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/scale.csv"
 KEYS=(connected failed lost echo_p50_us echo_p99_us echo_max_us open_s traces reached reasons all_traces_s cpu_s utime_s stime_s cpu_ns hwm_kb

@@ -25,9 +25,7 @@ SECS=$(pick 1 4)     # measured seconds per run
 OMIT=1               # seconds left out at the start of each run
 PORT=5201
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+bench_chain3
 iperf_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/throughput.csv"
@@ -37,22 +35,17 @@ echo "rep,condition,gbps,retransmits,nfq_cpu_s,nfq_cpu_pct,packets_seen,probes_s
 run_one() {
   local rep=$1 cond=$2 name="nfq-$1-$2" out="$NET_TMP/iperf-$1-$2.json" res gbps retr
   local cpu0=nan cpu1=nan cpu=nan pct=nan seen=nan probes=nan traces=nan rulep=nan endmax=nan t0
-  case $cond in
-    base) ;;
-    ended) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json ;;
-    repeat1) nfq_start "$name" "$CLI" --dport $PORT --mode dup --format json --repeat 1 ;;
-    ctbase) ct_rules_on "$CLI" ;;
-    queued) nfq_start_queue_all "$name" "$CLI" $PORT --dport $PORT --mode dup --format json ;;
-  esac
-  [[ $cond == base || $cond == ctbase ]] || cpu0=$(cpu_ns "$NFQ_PID")
+  cond_start "$name" "$cond" $PORT
+  cond_traced "$cond" && cpu0=$(cpu_ns "$NFQ_PID")
   t0=$(date +%s%N)
   res=$(iperf_run "$CLI" "$DST" "$SECS" "$OMIT" "$out")
   read -r gbps retr <<<"$res"
-  [[ $cond == ctbase ]] && ct_rules_off "$CLI"
-  if [[ $cond != base && $cond != ctbase ]]; then
+  if cond_traced "$cond"; then
     cpu1=$(cpu_ns "$NFQ_PID")
     rulep=$(queue_rule_packets "$CLI")
-    if [[ $cond == queued ]]; then nfq_stop_queue_all "$name" "$CLI"; else nfq_stop "$name"; fi
+  fi
+  cond_stop "$name" "$cond"
+  if cond_traced "$cond"; then
     cpu=$(calc "($cpu1 - $cpu0) / 1e9")
     pct=$(calc "100 * $cpu / ($SECS + $OMIT)" %.1f)
     seen=$(nfq_summary "$name" "packets seen")
@@ -78,9 +71,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   done
 done
 
-col() {  # col CONDITION COLUMN_NUMBER: the values of that column
-  awk -F, -v c="$1" -v k="$2" 'NR > 1 && $2 == c && $k != "nan" { print $k }' "$CSV"
-}
+col() { csv_col "$CSV" 2 "$1" "$2"; }  # col CONDITION COLUMN_NUMBER: the values of that column
 # paired CONDITION: the ratio to the baseline of the same repetition, per repetition
 paired() {
   awk -F, -v c="$1" 'NR > 1 && $2 == "base" { b[$1] = $3 } NR > 1 && $2 == c { t[$1] = $3 }
@@ -100,7 +91,7 @@ for cond in "${CONDS[@]}"; do
   if [[ $cond != base ]]; then
     pr="$(paired "$cond" | median) ($(paired "$cond" | minmax))"
   fi
-  if [[ $cond != base && $cond != ctbase ]]; then
+  if cond_traced "$cond"; then
     pct=$(col "$cond" 6 | median)
     pk=$(col "$cond" 7 | median | awk '{ printf "%.0f", $1 }')
   fi

@@ -22,9 +22,7 @@ PORT=7001
 TIMEOUT=1            # nfqtrace --timeout (its default)
 DELAY_MS=10          # r3 holds forwarded packets this long (each way)
 
-section "network: client — r1 — r2 — r3 — server"
-bench_network 3
-CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+bench_chain3
 pingpong_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/time_to_path.csv"
@@ -66,7 +64,7 @@ section "r2 silent (no time-exceeded), r3 delays $DELAY_MS ms: $REPS traces, --t
 net_silence "$(net_router 2)"
 measure silent_hop $((TIMEOUT + 1)) $((TIMEOUT * 1000))
 
-col() { awk -F, -v c="$1" -v k="$2" 'NR > 1 && $1 == c && $k != "nan" { print $k }' "$CSV"; }
+col() { csv_col "$CSV" 1 "$1" "$2"; }
 results_open
 results_line "A flow writing 100 bytes every 10 ms, client → 3 routers → server (veth), traced with --count 1 --timeout $TIMEOUT (dup); $REPS traces per case. Time to path = trace end − first data write. Path RTT by $RTT_METHOD (median of 30 round trips), measured before each case. Medians (range)."
 results_line ""

@@ -71,12 +71,13 @@ bench_init() {
 }
 
 # bench_tool NAME: bench/tools/NAME.cpp compiled with g++ -O2, cached in
-# bench/.build under a name keyed by the source, the compiler and the
-# machine (so a binary from elsewhere or from an older source is never
-# used), written atomically (benchmarks may run at once).
+# bench/.build under a name keyed by the source (with the headers it shares,
+# bench/tools/*.hpp), the compiler and the machine (so a binary from
+# elsewhere or from an older source is never used), written atomically
+# (benchmarks may run at once).
 bench_tool() {
   local name=$1 src="$BENCH_DIR/tools/$1.cpp" dir="$BENCH_DIR/.build" key bin tmp
-  key=$({ cat "$src"; g++ --version | head -n1; uname -m; } | sha256sum | cut -c1-16)
+  key=$({ cat "$src" "$BENCH_DIR"/tools/*.hpp; g++ --version | head -n1; uname -m; } | sha256sum | cut -c1-16)
   bin="$dir/$name-$key"
   mkdir -p "$dir"
   if [[ ! -x $bin ]]; then
@@ -121,6 +122,17 @@ bench_network() {
   net_describe 4
 }
 
+# bench_chain3: the network of every benchmark, client — r1 — r2 — r3 —
+# server (bench_network 3), with CLI and SRV (the namespaces of the ends)
+# and DST (the server's IPv4 address) set.
+CLI="" SRV="" DST=""
+bench_chain3() {
+  section "network: client — r1 — r2 — r3 — server"
+  bench_network 3
+  # shellcheck disable=SC2034  # used by the benchmarks
+  CLI=$(net_client) SRV=$(net_server) DST=$(net_server_addr 4)
+}
+
 # ---------------------------------------------------------------- numbers
 
 # median < NUMBERS (one a line; empty input: "nan")
@@ -141,6 +153,12 @@ calc() {
 ratio() {
   if [[ $1 == nan || $2 == nan ]] || awk -v b="$2" 'BEGIN { exit !(b + 0 == 0) }'; then echo nan; return; fi
   calc "$1 / $2" "${3:-%.3f}"
+}
+
+# csv_col FILE KEY_COLUMN KEY COLUMN: the values of COLUMN (numbers from 1)
+# in the rows below the header whose KEY_COLUMN is KEY, "nan" left out.
+csv_col() {
+  awk -F, -v kc="$2" -v key="$3" -v k="$4" 'NR > 1 && $kc == key && $k != "nan" { print $k }' "$1"
 }
 
 # kv FILE KEY: the value of KEY=VALUE in FILE (last occurrence), or "nan".
@@ -244,6 +262,39 @@ ct_rules_off() {
 -X BENCH-CT
 COMMIT
 EOF
+}
+
+# The conditions a flow from the client to PORT is measured in:
+#   base     nothing runs: the untraced baseline
+#   ctbase   no nfqtrace, but the namespace tracks connections (ct_rules_on)
+#   ended    nfqtrace --dport PORT --mode dup --format json: the flow's trace
+#            ends within its first round trips, then the bypass
+#            ("traced" is the same)
+#   repeat1  the same with --repeat 1: traced again every second
+#   queued   every packet queued: nfq_start_queue_all, no bypass
+# cond_start NAME COND PORT: sets COND up on the client ($CLI); nfqtrace is
+# job NAME, its pid in NFQ_PID. cond_stop NAME COND: undoes it (nfqtrace
+# must exit 0). cond_traced COND: true when nfqtrace runs in COND.
+cond_traced() { [[ $1 != base && $1 != ctbase ]]; }
+cond_start() {
+  local name=$1 cond=$2 port=$3 args
+  args=(--dport "$port" --mode dup --format json)
+  case $cond in
+    base) ;;
+    ctbase) ct_rules_on "$CLI" ;;
+    ended|traced) nfq_start "$name" "$CLI" "${args[@]}" ;;
+    repeat1) nfq_start "$name" "$CLI" "${args[@]}" --repeat 1 ;;
+    queued) nfq_start_queue_all "$name" "$CLI" "$port" "${args[@]}" ;;
+    *) die "unknown condition '$cond'" ;;
+  esac
+}
+cond_stop() {
+  case $2 in
+    base) ;;
+    ctbase) ct_rules_off "$CLI" ;;
+    queued) nfq_stop_queue_all "$1" "$CLI" ;;
+    *) nfq_stop "$1" ;;
+  esac
 }
 
 # nfq_stop NAME: SIGTERM, waits for its exit (0 expected).
@@ -486,14 +537,19 @@ flows_run() {
   if (( traced )); then
     # Connections closed above end the traces still running ("closed").
     # Still running 20 s later: stopped by SIGTERM (its summary, and the
-    # traces still open as "stopped"), nfq_exit=stopped.
+    # traces still open as "stopped"), nfq_exit=stopped. An exit status
+    # other than 0 either way is nfqtrace failing: the run cannot count.
     if wait_until 20 nfq_gone "$name-nfq"; then
       nfqtrace_wait "$name-nfq" 5 || rc=$?
     else
       warn "$name: nfqtrace still running 20 s after the connections ended ($(trace_records "${BG_OUT[$name-nfq]}" | wc -l) of $n traces): SIGTERM"
       bg_signal "$name-nfq" TERM
-      nfqtrace_wait "$name-nfq" 15 || true
-      rc=stopped
+      nfqtrace_wait "$name-nfq" 15 || rc=$?
+      [[ $rc != 0 ]] || rc=stopped
+    fi
+    if [[ $rc != 0 && $rc != stopped ]]; then
+      show_file "nfqtrace stderr" "${BG_ERR[$name-nfq]}" 20
+      die "$name: nfqtrace exited with $rc"
     fi
     sampler_wait "$name-sampler"
     local out=${BG_OUT[$name-nfq]}

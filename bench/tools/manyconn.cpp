@@ -23,8 +23,6 @@
 
 #include <fcntl.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
@@ -45,8 +43,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common.hpp"
+
+const char* const bench::tool_name = "manyconn";
+
+const char* const bench::usage_text =
+    "usage: manyconn server PORT\n"
+    "       manyconn client HOST PORT N INTERVAL_MS HOLD_S [RATE] [SIZE]\n";
+
 namespace {
 
+using namespace bench;  // fail, number, usage, nodelay, listen_any
 using Clock = std::chrono::steady_clock;
 using Ns = std::int64_t;
 
@@ -55,27 +62,6 @@ void request_stop(int) { stop_requested = 1; }
 
 Ns now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "manyconn: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
-[[noreturn]] void usage() {
-  std::fputs(
-      "usage: manyconn server PORT\n"
-      "       manyconn client HOST PORT N INTERVAL_MS HOLD_S [RATE] [SIZE]\n",
-      stderr);
-  std::exit(2);
-}
-
-long number(const char* text, long min, long max) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < min || v > max) usage();
-  return v;
 }
 
 // As many descriptors as the kernel allows (root may raise the hard limit).
@@ -91,35 +77,17 @@ void raise_nofile() {
   }
 }
 
-void nodelay(int fd) {
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
 // ---------------------------------------------------------------- server
 
 int serve(const char* port_text) {
   raise_nofile();
-  const auto port = static_cast<std::uint16_t>(number(port_text, 1, 65535));
-  const int lfd = ::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (lfd < 0) fail("socket");
-  int one = 1, zero = 0;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_addr = in6addr_any;
-  addr.sin6_port = htons(port);
-  if (::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind");
-  if (::listen(lfd, 65535) != 0) fail("listen");
+  const int lfd = listen_any(port_text, 65535, SOCK_NONBLOCK);
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) fail("epoll_create1");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = lfd;
   if (::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) != 0) fail("epoll_ctl");
-  std::puts("listening");
-  std::fflush(stdout);
 
   std::unordered_map<int, std::string> pending;  // echo bytes not yet written
   std::vector<epoll_event> events(1024);

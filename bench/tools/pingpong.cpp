@@ -19,8 +19,6 @@
 // Exit status 0 on success, 1 on a network error, 2 on bad arguments.
 
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,36 +33,19 @@
 #include <thread>
 #include <vector>
 
+#include "common.hpp"
+
+const char* const bench::tool_name = "pingpong";
+
+const char* const bench::usage_text =
+    "usage: pingpong server PORT\n"
+    "       pingpong ping HOST PORT N [SIZE] [WARMUP]\n"
+    "       pingpong pace HOST PORT INTERVAL_MS SIZE DURATION_S\n";
+
 namespace {
 
+using namespace bench;  // fail, number, usage, nodelay, listen_any
 using Clock = std::chrono::steady_clock;
-
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "pingpong: %s: %s\n", what, std::strerror(errno));
-  std::exit(1);
-}
-
-[[noreturn]] void usage() {
-  std::fputs(
-      "usage: pingpong server PORT\n"
-      "       pingpong ping HOST PORT N [SIZE] [WARMUP]\n"
-      "       pingpong pace HOST PORT INTERVAL_MS SIZE DURATION_S\n",
-      stderr);
-  std::exit(2);
-}
-
-long number(const char* text, long min, long max) {
-  char* end = nullptr;
-  errno = 0;
-  const long v = std::strtol(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v < min || v > max) usage();
-  return v;
-}
-
-void nodelay(int fd) {
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
 
 int connect_to(const char* host, const char* port) {
   addrinfo hints{};
@@ -136,20 +117,7 @@ void echo(int fd) {
 }
 
 int serve(const char* port_text) {
-  const auto port = static_cast<std::uint16_t>(number(port_text, 1, 65535));
-  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) fail("socket");
-  int one = 1, zero = 0;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  sockaddr_in6 addr{};
-  addr.sin6_family = AF_INET6;
-  addr.sin6_addr = in6addr_any;
-  addr.sin6_port = htons(port);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind");
-  if (::listen(fd, 1024) != 0) fail("listen");
-  std::puts("listening");
-  std::fflush(stdout);
+  const int fd = listen_any(port_text, 1024);
   for (;;) {
     const int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) {
