@@ -45,6 +45,7 @@ Engine::Engine(TraceConfig config, FlowFilter filter)
       probe_tokens_(config.probe_burst) {
   sanitize(config_);
   default_config_ = std::make_shared<const TraceConfig>(config_);
+  if (config_.stop_set) memory_.emplace(*config_.stop_set);
 }
 
 Engine::~Engine() = default;
@@ -119,7 +120,10 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
   ++f.rounds;
   f.round_started = now.mono;
   f.packets_since_probe = c.packet_freq;  // the first chance is taken
-  f.trace = std::make_unique<Trace>(c, key, f.rounds, now);
+  std::optional<std::uint8_t> start;
+  if (memory_ && c.mode == Mode::dup) start = memory_->start_ttl(key.dst, now.mono);
+  if (start) ++counters_.traces_from_stop_set;
+  f.trace = std::make_unique<Trace>(c, key, f.rounds, now, memory_ ? &*memory_ : nullptr, start);
   ++running_;
   ++counters_.traces_started;
 }
@@ -467,6 +471,7 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   const std::optional<StopReason> reason = f.trace->finished();
   if (!reason) return true;
   finished_.push_back(f.trace->result(*reason, now));
+  if (memory_) memory_->learn(finished_.back(), now.mono);
   ++counters_.traces_ended;
   --running_;
   f.trace.reset();

@@ -6,10 +6,53 @@
 
 namespace nfqtrace::core {
 
-Trace::Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start)
+Trace::Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start,
+             const PathMemory* memory, std::optional<std::uint8_t> start_ttl)
     : config_(config), flow_(flow), round_(round), start_(start), hops_(config.max_ttl) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
   probes_.reserve(std::size_t{config.max_ttl} * config.ttl_repeat);
+  if (memory && start_ttl && *start_ttl > 1 && *start_ttl < config.max_ttl &&
+      config.mode == Mode::dup) {
+    memory_ = memory;
+    floor_ = *start_ttl;
+    walk_done_ = false;
+    // The destination was one further; one more in case the path grew.
+    known_window_ = static_cast<std::uint8_t>(*start_ttl + 2);
+  }
+}
+
+void Trace::walk_back(Duration now) {
+  while (!walk_done_) {
+    const Hop& hop = hops_[floor_ - 1u];
+    if (hop.probes_sent == 0) return;  // its probe goes with the next packet
+    for (const Reply& r : hop.replies) {
+      if (r.kind != ReplyKind::time_exceeded) continue;
+      if (const PathMemory::Known* known = memory_->through(r.addr, floor_, now)) {
+        take_over_below(*known);
+        walk_done_ = true;
+        return;
+      }
+    }
+    // A router nobody met here yet, the destination, or silence: one lower.
+    const bool silent_so_far = hop.replies.empty() && !all_settled_at(floor_);
+    if (silent_so_far) return;
+    if (floor_ == 1) {
+      walk_done_ = true;
+      return;
+    }
+    --floor_;
+  }
+}
+
+void Trace::take_over_below(const PathMemory::Known& known) {
+  taken_over_.clear();
+  for (const Hop& h : *known.hops) {
+    if (h.ttl >= floor_) break;
+    Hop copy = h;
+    // Taken over twice still names the trace that probed it.
+    if (!copy.inferred_from) copy.inferred_from = InferredFrom{known.flow, known.round};
+    taken_over_.push_back(std::move(copy));
+  }
 }
 
 std::uint8_t Trace::last_router_ttl() const {
@@ -34,9 +77,16 @@ bool Trace::all_settled(std::uint8_t up_to_ttl) const {
 
 bool Trace::first_pass_settled() const { return all_settled(config_.max_ttl); }
 
+bool Trace::all_settled_at(std::uint8_t ttl) const {
+  return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
+    return p.ttl != ttl || p.answered || p.expired;
+  });
+}
+
 std::uint8_t Trace::first_pass_limit() const {
   const unsigned answered_reach = unsigned{last_router_ttl()} + config_.gap_limit;
-  const unsigned window = std::max<unsigned>(config_.first_window, answered_reach);
+  const unsigned first = known_window_ != 0 ? known_window_ : config_.first_window;
+  const unsigned window = std::max<unsigned>(first, answered_reach);
   return static_cast<std::uint8_t>(std::min<unsigned>(config_.max_ttl, std::max(window, 1u)));
 }
 
@@ -59,7 +109,7 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   // the answers so far allow.
   bool first_pass_open = false;
   const std::uint8_t window = destination_ttl_ != 0 ? limit : first_pass_limit();
-  for (std::uint8_t t = 1; t <= window; ++t) {
+  for (std::uint8_t t = floor_; t <= window; ++t) {
     if (hops_[t - 1u].probes_sent == 0) {
       out.push_back(t);
       first_pass_open = true;
@@ -68,7 +118,7 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   if (first_pass_open) return;
   // Second pass: once the first has shown how far to go.
   if (destination_ttl_ == 0 && !first_pass_settled()) return;
-  for (std::uint8_t t = 1; t <= h; ++t) {
+  for (std::uint8_t t = floor_; t <= h; ++t) {
     for (unsigned n = hops_[t - 1u].probes_sent; n < config_.ttl_repeat; ++n) out.push_back(t);
   }
 }
@@ -104,6 +154,7 @@ IcmpMatch Trace::on_icmp(const ProbeIdentity& id, Reply reply) {
     p.answered = true;
     reply.rtt = reply.at.mono - p.sent;
     record(p.ttl, reply);
+    walk_back(reply.at.mono);
     return IcmpMatch::matched;
   }
   return IcmpMatch::no_probe;
@@ -132,6 +183,7 @@ bool Trace::on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Ad
     if (destination_ttl_ != 0 && p.ttl > destination_ttl_) return true;
     destination_ttl_ = p.ttl;
     record(p.ttl, destination_reply(peer, at, reply_ttl, p));
+    walk_back(at.mono);
     return true;
   }
   return false;
@@ -167,6 +219,7 @@ void Trace::expire(Duration now) {
   for (Probe& p : probes_) {
     if (!p.answered && !p.expired && p.expires <= now) p.expired = true;
   }
+  walk_back(now);
 }
 
 std::optional<Duration> Trace::next_expiry() const {
@@ -179,9 +232,11 @@ std::optional<Duration> Trace::next_expiry() const {
 }
 
 std::optional<StopReason> Trace::finished() const {
+  if (!walk_done_) return closing_ && all_settled(config_.max_ttl) ? std::optional(StopReason::closed)
+                                                                   : std::nullopt;
   if (destination_ttl_ != 0) {
     if (!all_settled(destination_ttl_)) return std::nullopt;
-    for (std::uint8_t t = 1; t <= destination_ttl_; ++t)
+    for (std::uint8_t t = floor_; t <= destination_ttl_; ++t)
       if (hops_[t - 1u].probes_sent < config_.ttl_repeat)
         return closing_ ? std::optional(StopReason::closed) : std::nullopt;
     return StopReason::reached;
@@ -189,7 +244,7 @@ std::optional<StopReason> Trace::finished() const {
   if (!all_settled(config_.max_ttl)) return std::nullopt;
   const std::uint8_t h = horizon();
   bool all_sent = true;
-  for (std::uint8_t t = 1; t <= h; ++t)
+  for (std::uint8_t t = floor_; t <= h; ++t)
     if (hops_[t - 1u].probes_sent < config_.ttl_repeat) all_sent = false;
   if (all_sent) {
     const unsigned ahead = unsigned{last_router_ttl()} + config_.gap_limit;
@@ -220,7 +275,13 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
       break;
   }
   shown = std::min(shown, hops_.size());
-  r.hops.assign(hops_.begin(), hops_.begin() + static_cast<std::ptrdiff_t>(shown));
+  r.hops.reserve(shown);
+  // Below the floor: the hops taken over from a recent trace, if any.
+  for (const Hop& h : taken_over_) {
+    if (r.hops.size() >= shown) break;
+    r.hops.push_back(h);
+  }
+  for (std::size_t i = r.hops.size(); i < shown; ++i) r.hops.push_back(hops_[i]);
   return r;
 }
 

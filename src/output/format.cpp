@@ -83,7 +83,12 @@ json trace_json(const core::TraceResult& t) {
   for (const core::Hop& h : t.hops) {
     json replies = json::array();
     for (const core::Reply& r : h.replies) replies.push_back(reply_fields(r));
-    hops.push_back(json{{"ttl", h.ttl}, {"probes", h.probes_sent}, {"replies", replies}});
+    json hop{{"ttl", h.ttl}, {"probes", h.probes_sent}, {"replies", replies}};
+    if (h.inferred_from) {
+      hop["inferred_from"] =
+          json{{"flow", flow_json(h.inferred_from->flow)}, {"round", h.inferred_from->round}};
+    }
+    hops.push_back(std::move(hop));
   }
   return json{{"type", "trace"},
               {"flow", flow_json(t.flow)},
@@ -127,6 +132,10 @@ std::string trace_text(const core::TraceResult& t) {
     }
     if (!h.replies.empty() && h.replies.front().kind == core::ReplyKind::destination)
       line += "  [destination]";
+    if (h.inferred_from) {
+      line += fmt::format("  [not probed: as traced for {} round {}]",
+                          flow_text(h.inferred_from->flow), h.inferred_from->round);
+    }
     out += line + "\n";
   }
   return out;

@@ -182,6 +182,15 @@ bool read_hop(const json& j, std::string_view path, core::Hop& out, Problems& pr
       return false;
     hop.replies.push_back(reply);
   }
+  if (const json* from = member(j, "inferred_from")) {
+    const std::string from_path = join(path, "inferred_from");
+    if (!require_object(*from, from_path, problems)) return false;
+    core::InferredFrom inferred;
+    if (!read_flow_member(*from, from_path, inferred.flow, problems) ||
+        !read_uint(*from, from_path, "round", inferred.round, problems))
+      return false;
+    hop.inferred_from = inferred;
+  }
   out = std::move(hop);
   return true;
 }

@@ -16,7 +16,7 @@ core::TraceResult trace(const std::string& src, const std::string& dst,
   t.reason = reached ? core::StopReason::reached : core::StopReason::gaplimit;
   std::uint8_t ttl = 1;
   for (const auto& r : routers) {
-    core::Hop h{ttl++, 3, {}};
+    core::Hop h{ttl++, 3, {}, {}};
     if (!r.empty()) {
       core::Reply reply;
       reply.addr = testpkt::addr(r);
@@ -26,7 +26,7 @@ core::TraceResult trace(const std::string& src, const std::string& dst,
     t.hops.push_back(h);
   }
   if (reached) {
-    core::Hop h{ttl, 3, {}};
+    core::Hop h{ttl, 3, {}, {}};
     core::Reply reply;
     reply.addr = testpkt::addr(dst);
     reply.kind = core::ReplyKind::destination;

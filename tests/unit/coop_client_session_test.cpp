@@ -35,7 +35,7 @@ core::TraceResult trace() {
   t.end = at(2s);
   t.reached = true;
   t.reason = core::StopReason::reached;
-  t.hops = {core::Hop{1, 3, {hop(1).reply}}};
+  t.hops = {core::Hop{1, 3, {hop(1).reply}, {}}};
   return t;
 }
 
@@ -241,7 +241,7 @@ TEST(ClientSession, AcceptsTraceLinesFarLongerThanTheServersLineLimit) {
   big.flow = core::FlowKey{addr("2001:db8:ffff::7"), addr("2001:db8:eeee::2"), 9000, 41234};
   big.hops.clear();
   for (std::uint8_t ttl = 1; ttl <= 32; ++ttl) {
-    core::Hop h{ttl, 5, {}};
+    core::Hop h{ttl, 5, {}, {}};
     for (int i = 0; i < 5; ++i) {
       core::Reply r = hop(ttl).reply;
       r.addr = addr("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");

@@ -38,9 +38,9 @@ core::TraceResult sample_trace() {
   t.reached = true;
   t.reason = core::StopReason::reached;
   t.probes_sent = 9;
-  t.hops = {core::Hop{1, 3, {reply("198.51.100.1", core::ReplyKind::time_exceeded, 410us)}},
-            core::Hop{2, 3, {}},
-            core::Hop{3, 3, {reply("10.0.0.2", core::ReplyKind::destination, 12410us)}}};
+  t.hops = {core::Hop{1, 3, {reply("198.51.100.1", core::ReplyKind::time_exceeded, 410us)}, {}},
+            core::Hop{2, 3, {}, {}},
+            core::Hop{3, 3, {reply("10.0.0.2", core::ReplyKind::destination, 12410us)}, {}}};
   return t;
 }
 

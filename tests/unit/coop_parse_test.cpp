@@ -37,10 +37,11 @@ core::TraceResult v4_trace() {
   unreachable.icmp_code = 13;
   t.hops = {core::Hop{1, 3,
                       {reply("198.51.100.1", core::ReplyKind::time_exceeded, 410us, 64),
-                       reply("198.51.100.1", core::ReplyKind::time_exceeded, 1us)}},
-            core::Hop{2, 3, {}},
-            core::Hop{3, 3, {unreachable}},
-            core::Hop{4, 3, {reply("10.0.0.2", core::ReplyKind::destination, 12410us, 61)}}};
+                       reply("198.51.100.1", core::ReplyKind::time_exceeded, 1us)},
+                      core::InferredFrom{t.flow.reversed(), 7}},
+            core::Hop{2, 3, {}, {}},
+            core::Hop{3, 3, {unreachable}, {}},
+            core::Hop{4, 3, {reply("10.0.0.2", core::ReplyKind::destination, 12410us, 61)}, {}}};
   return t;
 }
 
@@ -53,8 +54,8 @@ core::TraceResult v6_trace() {
   t.end.wall = t.start.wall + 5s;
   t.reason = core::StopReason::gaplimit;
   t.probes_sent = 4;
-  t.hops = {core::Hop{1, 1, {reply("fe80::1", core::ReplyKind::time_exceeded, 999999us)}},
-            core::Hop{2, 1, {}}};
+  t.hops = {core::Hop{1, 1, {reply("fe80::1", core::ReplyKind::time_exceeded, 999999us)}, {}},
+            core::Hop{2, 1, {}, {}}};
   return t;
 }
 

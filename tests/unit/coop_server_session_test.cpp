@@ -36,7 +36,7 @@ core::TraceResult trace() {
   t.start = at(0ms);
   t.end = at(2s);
   t.reason = core::StopReason::gaplimit;
-  t.hops = {core::Hop{1, 3, {hop(1).reply}}, core::Hop{2, 3, {}}};
+  t.hops = {core::Hop{1, 3, {hop(1).reply}, {}}, core::Hop{2, 3, {}, {}}};
   return t;
 }
 

@@ -793,3 +793,111 @@ TEST(MangleTrace, AFlowThatOnlyAcksIsProbedWithItsAcks) {
   EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
   EXPECT_FALSE(t.reached);  // nothing shows an ACK reached the peer
 }
+
+namespace {
+
+testpkt::Tcp other_flow(std::uint16_t sport) {
+  testpkt::Tcp t = client_flow();
+  t.sport = sport;
+  return t;
+}
+
+core::TraceConfig stop_set_config() {
+  auto c = config();
+  c.stop_set = 60s;
+  return c;
+}
+
+}  // namespace
+
+TEST(StopSet, ASecondFlowToTheSameDestinationProbesNearItAndTakesTheRestOverMarked) {
+  core::Engine engine(stop_set_config());
+  Network a(engine, three_routers(), client_flow());
+  a.stream(20, 10ms);
+  ASSERT_EQ(a.traces.size(), 1u);
+  Network b(engine, three_routers(), other_flow(50000));
+  b.stream(20, 10ms);
+  ASSERT_EQ(b.traces.size(), 1u);
+  const core::TraceResult& t = b.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  // TTLs 1 and 2 were not probed by b: they are a's, and say so.
+  for (std::size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(t.hops[i].inferred_from) << "ttl " << i + 1;
+    EXPECT_EQ(t.hops[i].inferred_from->flow, a.traces[0].flow);
+    EXPECT_EQ(t.hops[i].inferred_from->round, 1u);
+    EXPECT_EQ(addrs(t.hops[i]), addrs(a.traces[0].hops[i]));
+  }
+  EXPECT_FALSE(t.hops[2].inferred_from);
+  EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
+  EXPECT_EQ(t.hops[3].replies.front().kind, core::ReplyKind::destination);
+  for (const auto& probe : b.sent_probes_) EXPECT_GE(probe[8], 3) << "probed below the start";
+  EXPECT_LT(b.sent_probes_.size() * 3, a.sent_probes_.size());
+  EXPECT_EQ(engine.counters().traces_from_stop_set, 1u);
+}
+
+TEST(StopSet, AFlowOnAnotherPathWalksBackUntilThePathsMeet) {
+  core::Engine engine(stop_set_config());
+  Network a(engine, three_routers(), client_flow());
+  a.stream(20, 10ms);
+  // A per-flow load balancer after the first router: b sees other routers
+  // at TTLs 2 and 3.
+  Path other = three_routers();
+  other.routers = {"10.0.1.1", "10.9.2.1", "10.9.3.1"};
+  Network b(engine, other, other_flow(50001));
+  b.stream(100, 10ms);
+  ASSERT_EQ(b.traces.size(), 1u);
+  const core::TraceResult& t = b.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  // Its own routers at 2 and 3, found by walking back; TTL 1 met a's router
+  // there, so nothing below it is taken over.
+  EXPECT_EQ(addrs(t.hops[1]), std::vector<std::string>(3, "10.9.2.1"));
+  EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.9.3.1"));
+  EXPECT_EQ(addrs(t.hops[0]).front(), "10.0.1.1");
+  for (const auto& hop : t.hops) EXPECT_FALSE(hop.inferred_from) << "ttl " << int{hop.ttl};
+}
+
+TEST(StopSet, ASilentHopAtTheStartCostsOneTimeoutAndTheWalkGoesOn) {
+  core::Engine engine(stop_set_config());
+  Path path = three_routers();
+  path.silent = {3};
+  Network a(engine, path, client_flow());
+  a.stream(300, 10ms);
+  ASSERT_EQ(a.traces.size(), 1u);
+  Network b(engine, path, other_flow(50002));
+  b.stream(300, 10ms);
+  ASSERT_EQ(b.traces.size(), 1u);
+  const core::TraceResult& t = b.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_TRUE(t.hops[0].inferred_from);   // below TTL 2, which met a's router
+  EXPECT_FALSE(t.hops[1].inferred_from);
+  EXPECT_TRUE(t.hops[2].replies.empty());
+  EXPECT_LT(t.end.mono - t.start.mono, 2500ms);
+}
+
+TEST(StopSet, WhatIsOlderThanTheStopSetsLifetimeIsProbedAgainInFull) {
+  auto c = stop_set_config();
+  c.stop_set = 5s;
+  core::Engine engine(c);
+  Network a(engine, three_routers(), client_flow());
+  a.stream(20, 10ms);
+  Network b(engine, three_routers(), other_flow(50003));
+  b.advance(6s);
+  b.stream(20, 10ms);
+  ASSERT_EQ(b.traces.size(), 1u);
+  for (const auto& hop : b.traces[0].hops) EXPECT_FALSE(hop.inferred_from);
+  EXPECT_EQ(b.sent_probes_.size(), a.sent_probes_.size());
+  EXPECT_EQ(engine.counters().traces_from_stop_set, 0u);
+}
+
+TEST(StopSet, OffByDefault) {
+  core::Engine engine(config());
+  Network a(engine, three_routers(), client_flow());
+  a.stream(20, 10ms);
+  Network b(engine, three_routers(), other_flow(50004));
+  b.stream(20, 10ms);
+  EXPECT_EQ(b.sent_probes_.size(), a.sent_probes_.size());
+  for (const auto& hop : b.traces.at(0).hops) EXPECT_FALSE(hop.inferred_from);
+}

@@ -18,14 +18,14 @@ core::TraceResult sample() {
   t.reached = true;
   t.reason = core::StopReason::reached;
   t.probes_sent = 9;
-  core::Hop h1{1, 3, {}};
+  core::Hop h1{1, 3, {}, {}};
   core::Reply r;
   r.addr = testpkt::addr("198.51.100.1");
   r.rtt = 12410us;
   r.at.wall = t.start.wall + 12410us;
   h1.replies = {r, r};
-  core::Hop h2{2, 3, {}};
-  core::Hop h3{3, 3, {}};
+  core::Hop h2{2, 3, {}, {}};
+  core::Hop h3{3, 3, {}, {}};
   core::Reply d = r;
   d.addr = testpkt::addr("192.0.2.7");
   d.kind = core::ReplyKind::destination;
@@ -84,4 +84,19 @@ TEST(Format, TextTableShowsSilentHopsAndTheDestination) {
 TEST(Format, Ipv6FlowsUseBrackets) {
   core::FlowKey f{testpkt::addr("2001:db8::2"), testpkt::addr("2001:db8::9"), 1, 2};
   EXPECT_EQ(output::flow_text(f), "[2001:db8::2]:1 -> [2001:db8::9]:2");
+}
+
+TEST(Format, AHopTakenOverFromAnotherTraceSaysSoInJsonAndText) {
+  core::TraceResult t = sample();
+  const core::FlowKey other{testpkt::addr("10.0.0.2"), testpkt::addr("192.0.2.7"), 41000, 443};
+  t.hops[0].inferred_from = core::InferredFrom{other, 2};
+  const auto j = output::trace_json(t);
+  EXPECT_EQ(j["hops"][0]["inferred_from"]["flow"]["sport"], 41000);
+  EXPECT_EQ(j["hops"][0]["inferred_from"]["round"], 2);
+  EXPECT_FALSE(j["hops"][1].contains("inferred_from"));
+  const std::string text = output::trace_text(t);
+  EXPECT_NE(text.find("  1  198.51.100.1"), std::string::npos) << text;
+  EXPECT_NE(text.find("[not probed: as traced for 10.0.0.2:41000 -> 192.0.2.7:443 round 2]"),
+            std::string::npos)
+      << text;
 }

@@ -41,6 +41,11 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
       ->check(CLI::Range(1u, 1000000u))->capture_default_str();
   app.add_option("--pps", v.pps, "probes per second at most, across all flows (0: no limit)")
       ->check(CLI::Range(0.0, 1e7))->capture_default_str();
+  app.add_option("--stop-set", v.stop_set_s,
+                 "reuse what traces of the last S seconds found (Doubletree): a flow to a "
+                 "destination they reached is probed back from it only until its path meets "
+                 "theirs; the hops below are theirs, marked inferred_from (dup mode)")
+      ->check(CLI::Range(0.1, 1e6));
   app.add_option("--format", v.format, "text or json (JSON Lines)")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   app.add_option("--log-file", v.log_file, "also append the results to FILE");
   app.add_option("--queue-id", v.queue_id, "NFQUEUE number")->check(CLI::Range(0, 65535))->capture_default_str();
@@ -61,6 +66,7 @@ std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions&
   t.timeout = seconds(v.timeout_s);
   t.packet_freq = v.packet_freq;
   t.probes_per_second = v.pps;
+  if (v.stop_set_s) t.stop_set = seconds(*v.stop_set_s);
   t.seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1u;
   out.queue.queue_id = static_cast<std::uint16_t>(v.queue_id);
   out.queue.max_len = v.queue_size;

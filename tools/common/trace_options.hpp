@@ -19,6 +19,7 @@ struct SharedOptions {
   double timeout_s = 1.0;
   std::uint32_t packet_freq = 6;
   double pps = 1000;
+  std::optional<double> stop_set_s;
   unsigned queue_id = 0;
   std::uint32_t queue_size = 10000;
   std::optional<unsigned> nflog_group;

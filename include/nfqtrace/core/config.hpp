@@ -29,6 +29,9 @@ struct TraceConfig {
   // as far as the answers so far (plus the gap limit) say the path may go:
   // probes beyond the destination are duplicates the peer must answer.
   std::uint8_t first_window = 16;
+  // Doubletree-style stop set: what traces of the last this-long learned is
+  // not probed again (PathMemory). Off when unset. Dup mode only.
+  std::optional<Duration> stop_set;
   std::optional<Duration> repeat; // trace an open flow again this often
   std::uint32_t max_flows = 1000; // traces running at once
   Duration idle_timeout = 60s;    // a flow silent this long is closed

@@ -19,6 +19,7 @@
 
 #include "nfqtrace/core/config.hpp"
 #include "nfqtrace/core/flow_key.hpp"
+#include "nfqtrace/core/path_memory.hpp"
 #include "nfqtrace/core/result.hpp"
 #include "nfqtrace/core/trace.hpp"
 #include "nfqtrace/wire/icmp_error.hpp"
@@ -76,6 +77,7 @@ struct EngineCounters {
   std::uint64_t flows_skipped = 0;       // sent past the queue after their trace
   std::uint64_t flows_not_sampled = 0;   // left out by --sample
   std::uint64_t probes_deferred = 0;     // waited for the --pps budget
+  std::uint64_t traces_from_stop_set = 0;  // began below TTL 1 (--stop-set)
 
   std::uint64_t icmp_unmatched() const {
     return icmp_no_flow + icmp_no_trace + icmp_no_probe + icmp_repeated;
@@ -182,6 +184,7 @@ class Engine {
   std::shared_ptr<const TraceConfig> default_config_;
   FlowFilter filter_;
   std::unordered_map<FlowKey, Flow, FlowKeyHash> flows_;
+  std::optional<PathMemory> memory_;  // --stop-set
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   std::size_t running_ = 0;
   bool stopped_ = false;

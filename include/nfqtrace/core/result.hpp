@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -29,10 +30,20 @@ struct Reply {
   std::uint8_t quoted_ttl = 0;  // TTL left in the quoted probe (ICMP only)
 };
 
+// The trace a hop was taken over from (not probed by the flow itself).
+struct InferredFrom {
+  FlowKey flow;
+  std::uint32_t round = 0;
+  bool operator==(const InferredFrom&) const = default;
+};
+
 struct Hop {
   std::uint8_t ttl = 0;
   std::uint8_t probes_sent = 0;
   std::vector<Reply> replies;  // empty: a silent TTL
+  // Set when the flow did not probe this TTL: --stop-set took the hop from
+  // a recent trace that met the same router further up.
+  std::optional<InferredFrom> inferred_from;
 };
 
 enum class StopReason : std::uint8_t { reached, gaplimit, maxttl, closed, stopped };

@@ -11,6 +11,11 @@
 // the destination is, or has settled. Mangle mode costs the connection a
 // segment per expiring probe, so it probes one TTL at a time, upwards, and
 // never beyond the gap limit ahead of the last answer.
+//
+// With a stop set (PathMemory), a dup-mode round whose destination a recent
+// trace reached starts just below it and walks backwards one TTL at a time
+// until a router answers that a recent trace met at the same TTL; the hops
+// below are that trace's, marked as such.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "nfqtrace/core/config.hpp"
+#include "nfqtrace/core/path_memory.hpp"
 #include "nfqtrace/core/result.hpp"
 
 namespace nfqtrace::core {
@@ -43,7 +49,10 @@ enum class IcmpMatch : std::uint8_t { matched, no_probe, repeated };
 
 class Trace {
  public:
-  Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start);
+  // `memory` (may be null) and `start_ttl`: probe backwards from there,
+  // against the stop set (dup mode).
+  Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start,
+        const PathMemory* memory = nullptr, std::optional<std::uint8_t> start_ttl = {});
 
   // TTLs that want a probe now, lowest first, each as often as it wants one.
   // Mangle mode wants at most one.
@@ -84,10 +93,14 @@ class Trace {
  private:
   std::uint8_t horizon() const;  // highest TTL still worth probing
   bool all_settled(std::uint8_t up_to_ttl) const;
+  bool all_settled_at(std::uint8_t ttl) const;
   bool first_pass_settled() const;
   std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
   void record(std::uint8_t ttl, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
+  // Stop set: steps the backward walk on as far as the replies allow.
+  void walk_back(Duration now);
+  void take_over_below(const PathMemory::Known& known);
 
   const TraceConfig config_;  // a copy: the flow may be given new parameters
   FlowKey flow_;
@@ -96,6 +109,14 @@ class Trace {
   std::vector<Probe> probes_;
   std::vector<Hop> hops_;  // index ttl - 1
   std::uint8_t destination_ttl_ = 0;  // 0: not reached (yet)
+  // Stop set: the lowest TTL probed (1 without one), whether the backward
+  // walk is over, the hops below floor_ taken from a recent trace, and the
+  // first pass's window when the destination's distance is known.
+  const PathMemory* memory_ = nullptr;
+  std::uint8_t floor_ = 1;
+  bool walk_done_ = true;
+  std::vector<Hop> taken_over_;
+  std::uint8_t known_window_ = 0;
   bool closing_ = false;
   std::vector<HopEvent> new_replies_;
 };
