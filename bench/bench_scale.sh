@@ -29,7 +29,7 @@ manyconn_server "$SRV" $PORT
 
 CSV="$BENCH_OUT/scale.csv"
 KEYS=(connected failed lost echo_p50_us echo_p99_us echo_max_us open_s traces reached reasons all_traces_s cpu_s utime_s stime_s cpu_ns hwm_kb
-      queue_dropped user_dropped socket_drops max_queue_total packets_seen probes_sent replies_matched flows_refused passed_untraced nfq_exit
+      queue_dropped user_dropped socket_drops max_queue_total packets_seen probes_sent replies_matched flows_waited passed_untraced nfq_exit
       client_retrans server_retrans)
 (IFS=,; echo "n,rep,condition,${KEYS[*]}") >"$CSV"
 

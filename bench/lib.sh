@@ -505,7 +505,7 @@ rfc3339_ns() { date -d "$1" +%s%N; }
 # idle_cpu_ns idle_hwm_kb (right after its start) traces reached reasons
 # all_traces_s (first connection attempt to the last trace's end) cpu_s
 # utime_s stime_s cpu_ns hwm_kb queue_dropped user_dropped socket_drops max_queue_total
-# packets_seen probes_sent replies_matched flows_refused passed_untraced
+# packets_seen probes_sent replies_matched flows_waited passed_untraced
 # nfq_exit (its status, or "stopped" when it had to be stopped); always
 # client_retrans server_retrans (TcpRetransSegs increase at each end).
 flows_run() {
@@ -567,7 +567,7 @@ flows_run() {
       echo "packets_seen=$(nfq_summary "$name-nfq" "packets seen")"
       echo "probes_sent=$(nfq_summary "$name-nfq" "probes sent")"
       echo "replies_matched=$(nfq_summary "$name-nfq" "replies matched")"
-      echo "flows_refused=$(nfq_summary "$name-nfq" "flows refused")"
+      echo "flows_waited=$(nfq_summary "$name-nfq" "flows waited for a place")"
       echo "passed_untraced=$(nfq_untraced "$name-nfq")"
     } >>"$res"
   fi

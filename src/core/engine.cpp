@@ -46,6 +46,16 @@ Engine::Engine(TraceConfig config, FlowFilter filter)
   sanitize(config_);
   default_config_ = std::make_shared<const TraceConfig>(config_);
   if (config_.stop_set) memory_.emplace(*config_.stop_set);
+  trace_limit_ = config_.max_flows;
+  if (config_.probes_per_second > 0) {
+    // A trace's first wave is about a window of probes; the budget serves
+    // this many of them within a timeout.
+    const double paced = config_.probes_per_second *
+                         std::chrono::duration<double>(config_.timeout).count() /
+                         std::max<double>(config_.first_window, 1);
+    trace_limit_ = std::min<std::size_t>(trace_limit_,
+                                         std::max<std::size_t>(4, static_cast<std::size_t>(paced)));
+  }
 }
 
 Engine::~Engine() = default;
@@ -98,6 +108,51 @@ Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
   return &f;
 }
 
+bool Engine::make_room(const FlowKey& key, Flow& f) {
+  admit_waiting();  // who came earlier goes first
+  if (f.admitted) {  // its place was kept
+    f.admitted = false;
+    --admitting_;
+    return true;
+  }
+  if (f.waiting) return false;
+  if (running_ + admitting_ < trace_limit_) return true;
+  f.waiting = true;
+  ++counters_.flows_refused;
+  // Waiting in the queue would cost every one of its packets a trip through
+  // us: it waits past the queue until its turn.
+  if (f.config->skip_finished_flows) {
+    f.skipping = true;
+    skip_changes_.push_back(SkipChange{key, true});
+  }
+  waiting_.push_back(key);
+  return false;
+}
+
+void Engine::leave_waiting(Flow& f) {
+  if (f.admitted) --admitting_;
+  f.admitted = false;
+  f.waiting = false;  // its place in waiting_ is skipped when reached
+}
+
+void Engine::admit_waiting() {
+  while (!waiting_.empty() && running_ + admitting_ < trace_limit_) {
+    const FlowKey key = waiting_.front();
+    waiting_.pop_front();
+    auto it = flows_.find(key);
+    if (it == flows_.end() || !it->second.waiting) continue;  // gone meanwhile
+    Flow& f = it->second;
+    f.waiting = false;
+    f.admitted = true;
+    ++admitting_;
+    if (f.skipping) {
+      f.skipping = false;
+      ++counters_.flows_waited_past;
+      skip_changes_.push_back(SkipChange{key, false});
+    }
+  }
+}
+
 void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
   if (f.trace || f.closing || stopped_) return;
   const TraceConfig& c = *f.config;
@@ -113,10 +168,7 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
     }
     return;
   }
-  if (running_ >= config_.max_flows) {
-    ++counters_.flows_refused;
-    return;
-  }
+  if (!make_room(key, f)) return;
   ++f.rounds;
   f.round_started = now.mono;
   f.packets_since_probe = c.packet_freq;  // the first chance is taken
@@ -305,13 +357,16 @@ void Engine::forget(const FlowKey& key, Instant now) {
   if (it == flows_.end()) return;
   Flow& f = it->second;
   if (f.skipping) skip_changes_.push_back(SkipChange{key, false});
-  if (f.trace) {  // probes may still be out: it ends now all the same
+  leave_waiting(f);
+  const bool ran = f.trace != nullptr;
+  if (ran) {  // probes may still be out: it ends now all the same
     take_replies(f);
     finished_.push_back(f.trace->result(f.trace->finished().value_or(StopReason::closed), now));
     ++counters_.traces_ended;
     --running_;
   }
   flows_.erase(it);
+  if (ran) admit_waiting();
 }
 
 void Engine::take_replies(Flow& f) {
@@ -399,7 +454,8 @@ void Engine::on_timer(Instant now) {
         continue;
       }
     } else {
-      if (f.skipping && f.config->repeat && f.round_started + *f.config->repeat <= now.mono) {
+      if (f.skipping && !f.waiting && f.rounds > 0 && f.config->repeat &&
+          f.round_started + *f.config->repeat <= now.mono) {
         // Time for its next round: its packets come back to us.
         f.skipping = false;
         f.last_seen = now.mono;
@@ -449,7 +505,7 @@ void Engine::skip_applied(const SkipChange& change, bool ok, bool connection_gon
     f.skipping = false;
     return;
   }
-  if (change.recheck) return;
+  if (change.recheck || f.waiting) return;
   ++counters_.flows_skipped;
   // Without a next round the state stays until the flow has been idle a
   // while: packets queued before the mark took effect still arrive, and must
@@ -475,6 +531,7 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   ++counters_.traces_ended;
   --running_;
   f.trace.reset();
+  admit_waiting();
   if (f.closing) {
     arm(key, std::max(now.mono, f.closed_at + closed_linger));
     return true;
@@ -492,6 +549,7 @@ void Engine::close_flow(const FlowKey& key, Instant now) {
   Flow& f = it->second;
   f.closing = true;
   f.closed_at = now.mono;
+  leave_waiting(f);
   // Conntrack keeps a closed connection (and its mark) for minutes: a new
   // connection on the same ports would inherit the skip.
   if (f.skipping) {
@@ -513,6 +571,8 @@ void Engine::stop(Instant now) {
     f.trace.reset();
   }
   running_ = 0;
+  admitting_ = 0;
+  waiting_.clear();
   flows_.clear();
 }
 

@@ -901,3 +901,106 @@ TEST(StopSet, OffByDefault) {
   EXPECT_EQ(b.sent_probes_.size(), a.sent_probes_.size());
   for (const auto& hop : b.traces.at(0).hops) EXPECT_FALSE(hop.inferred_from);
 }
+
+namespace {
+
+// Applies every skip change as the runtime would (all succeed).
+std::vector<core::SkipChange> apply_skips(core::Engine& engine, core::Duration now) {
+  std::vector<core::SkipChange> applied = std::move(engine.skip_changes());
+  engine.skip_changes().clear();
+  for (const core::SkipChange& c : applied) engine.skip_applied(c, true, false, sim::at(now));
+  return applied;
+}
+
+}  // namespace
+
+TEST(Admission, FlowsBeyondWhatThePpsBudgetServesWaitPastTheQueueAndComeBackInOrder) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  c.probes_per_second = 64;  // with 1 s timeouts and 16-TTL waves: 4 traces at once
+  c.probe_burst = 64;
+  core::Engine engine(c);
+  std::vector<std::unique_ptr<Network>> nets;
+  for (std::uint16_t i = 0; i < 7; ++i)
+    nets.push_back(std::make_unique<Network>(engine, three_routers(), other_flow(40000 + i)));
+  for (auto& n : nets) n->stream(1, 1ms);
+  EXPECT_EQ(engine.running_traces(), 4u);
+  EXPECT_EQ(engine.counters().flows_refused, 3u);
+  auto changes = apply_skips(engine, nets[0]->now());
+  ASSERT_EQ(changes.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(changes[i].skip);
+    EXPECT_EQ(changes[i].flow.sport, 40004 + i);
+  }
+  // Everyone goes on sending; the waiting flows' packets pass us by until
+  // a place is free, and the first to wait is the first let back.
+  std::vector<std::uint16_t> let_back;
+  for (int step = 0; step < 600 && engine.counters().traces_ended < 7; ++step) {
+    for (std::size_t i = 0; i < nets.size(); ++i) {
+      const bool skipping = i >= 4 && std::find(let_back.begin(), let_back.end(),
+                                                40000 + i) == let_back.end();
+      if (skipping) {
+        nets[i]->advance(10ms);
+      } else {
+        nets[i]->stream(1, 10ms);
+      }
+    }
+    for (const core::SkipChange& ch : apply_skips(engine, nets[0]->now()))
+      if (!ch.skip && ch.flow.sport >= 40004) let_back.push_back(ch.flow.sport);
+  }
+  EXPECT_EQ(let_back, (std::vector<std::uint16_t>{40004, 40005, 40006}));
+  EXPECT_EQ(engine.counters().flows_waited_past, 3u);
+  for (auto& n : nets) {
+    ASSERT_EQ(n->traces.size(), 1u);
+    EXPECT_EQ(n->traces[0].reason, StopReason::reached);
+  }
+}
+
+TEST(Admission, WithoutSkippingAWaitingFlowIsTracedWhenAPlaceFrees) {
+  auto c = config();
+  c.max_flows = 1;
+  core::Engine engine(c);
+  Network a(engine, three_routers(), client_flow());
+  Network b(engine, three_routers(), other_flow(50010));
+  a.stream(1, 1ms);
+  b.stream(1, 1ms);
+  EXPECT_TRUE(engine.skip_changes().empty());
+  for (int i = 0; i < 100; ++i) {
+    a.stream(1, 5ms);
+    b.stream(1, 5ms);
+  }
+  ASSERT_EQ(a.traces.size(), 1u);
+  ASSERT_EQ(b.traces.size(), 1u);
+  EXPECT_EQ(b.traces[0].reason, StopReason::reached);
+  EXPECT_EQ(engine.counters().flows_refused, 1u);
+}
+
+TEST(Admission, AWaitingFlowThatClosesGivesUpItsTurn) {
+  auto c = config();
+  c.skip_finished_flows = true;
+  c.max_flows = 1;
+  core::Engine engine(c);
+  Network a(engine, three_routers(), client_flow());
+  Network b(engine, three_routers(), other_flow(50011));
+  Network d(engine, three_routers(), other_flow(50012));
+  a.stream(1, 1ms);
+  b.stream(1, 1ms);
+  d.stream(1, 1ms);
+  apply_skips(engine, a.now());
+  testpkt::Tcp fin = b.flow();
+  fin.flags = 0x11;
+  b.send(fin);  // its FIN still comes through the queue
+  apply_skips(engine, a.now());
+  for (int i = 0; i < 100; ++i) a.stream(1, 5ms);
+  ASSERT_EQ(a.traces.size(), 1u);
+  // b's turn went to d.
+  const auto changes = apply_skips(engine, a.now());
+  const auto let_back = [](std::uint16_t sport) {
+    return [sport](const core::SkipChange& ch) { return ch.flow.sport == sport && !ch.skip; };
+  };
+  EXPECT_EQ(std::count_if(changes.begin(), changes.end(), let_back(50012)), 1);
+  EXPECT_EQ(std::count_if(changes.begin(), changes.end(), let_back(50011)), 0);
+  d.stream(30, 10ms);
+  ASSERT_EQ(d.traces.size(), 1u);
+  EXPECT_TRUE(b.traces.empty());
+}

@@ -36,10 +36,11 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
   std::string text = fmt::format(
       "{}: {} traces, {} packets seen, {} probes sent, {} replies matched, "
       "{} ICMP unmatched, {} peer confirmations, {} flows sent past the queue after "
-      "their trace, {} flows refused (--max-flows), {} probe send errors\n",
+      "their trace, {} flows waited for a place ({} of them past the queue), "
+      "{} probe send errors\n",
       tool, tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
       e.icmp_unmatched() + r.icmp_unreadable.total(), e.peer_evidence, e.flows_skipped,
-      e.flows_refused, r.probe_send_errors);
+      e.flows_refused, e.flows_waited_past, r.probe_send_errors);
   std::vector<std::string> groups;
   add_group(groups, "ICMP naming no probe",
             {{"no_traced_flow", e.icmp_no_flow},

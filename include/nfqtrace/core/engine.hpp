@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -58,7 +59,8 @@ struct SkipChange {
 struct EngineCounters {
   std::uint64_t packets = 0;             // outgoing packets seen
   std::uint64_t packets_not_selected = 0;
-  std::uint64_t flows_refused = 0;       // --max-flows reached
+  std::uint64_t flows_refused = 0;       // had to wait for a trace to end (once a flow)
+  std::uint64_t flows_waited_past = 0;   // waited past the queue, then were let back
   std::uint64_t probes_sent = 0;
   std::uint64_t probes_unbuildable = 0;  // e.g. an IPv6 routing header
   std::uint64_t packets_mangled = 0;
@@ -143,6 +145,10 @@ class Engine {
     Duration closed_at{0};
     bool skipping = false;            // its packets bypass the queue
     bool unsampled = false;           // left out by --sample: never traced
+    // No room for its trace yet: it waits (past the queue when it can),
+    // first come first served; admitted: a place is kept for it.
+    bool waiting = false;
+    bool admitted = false;
     std::uint32_t packets_since_probe = 0;
     std::uint32_t packets_since_data = 0;  // a long run: a flow that only ACKs
     Duration idle_check{0};           // when the pending idle check fires
@@ -179,6 +185,11 @@ class Engine {
   // Takes up to `wanted` probes from the --pps budget; how many it may send.
   std::size_t take_probe_budget(std::size_t wanted, Duration now);
   bool sampled(const FlowKey& key) const;
+  // A flow with no room for its trace: waits its turn (false: not now).
+  bool make_room(const FlowKey& key, Flow& flow);
+  // Lets waiting flows back, first come first served, while there is room.
+  void admit_waiting();
+  void leave_waiting(Flow& flow);  // it closed or went: no place to keep
 
   TraceConfig config_;
   std::shared_ptr<const TraceConfig> default_config_;
@@ -187,6 +198,11 @@ class Engine {
   std::optional<PathMemory> memory_;  // --stop-set
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   std::size_t running_ = 0;
+  // Traces running at once: --max-flows, and no more than the --pps budget
+  // can serve (a flow beyond that would only wait in the queue).
+  std::size_t trace_limit_ = 0;
+  std::size_t admitting_ = 0;      // places kept for admitted flows
+  std::deque<FlowKey> waiting_;    // in order of arrival; gone flows are skipped
   bool stopped_ = false;
   std::uint32_t rng_;
   double probe_tokens_;
