@@ -1,9 +1,13 @@
 // The engine fed any sequence of outgoing packets, peer packets, ICMP errors
 // and clock ticks. Beyond not crashing, it must keep its promises: every
 // verdict accepts (a TTL only in mangle mode), probes parse and stay within
-// --maxttl, traces never report more hops than --maxttl.
+// --maxttl, traces never report more hops than --maxttl, no more traces run
+// than --max-flows. The first byte also turns on the stop set, skipping
+// past the queue (skip changes answered as the opcodes say) and a small
+// --max-flows and --pps.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "nfqtrace/core/engine.hpp"
 
@@ -19,6 +23,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.timeout = std::chrono::milliseconds(100);
   config.idle_timeout = std::chrono::seconds(2);
   config.repeat = std::chrono::milliseconds(500);
+  if (data[0] & 0x20) config.stop_set = std::chrono::seconds(5);
+  config.skip_finished_flows = (data[0] & 0x40) != 0;
+  if (data[0] & 0x80) {
+    config.max_flows = 2;
+    config.probes_per_second = 50;
+    config.probe_burst = 8;
+  }
   core::Engine engine(config);
   static const wire::Address from6 = *wire::Address::parse("2001:db8:1::1");
   static const wire::Address to6 = *wire::Address::parse("2001:db8::2");
@@ -60,6 +71,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!p || p->ttl == 0 || p->ttl > config.max_ttl) __builtin_trap();
     }
     engine.probes().clear();
+    // The runtime's answer to skip changes: applied, failed, or gone.
+    for (int rounds = 0; rounds < 4 && !engine.skip_changes().empty(); ++rounds) {
+      const std::vector<core::SkipChange> changes = std::move(engine.skip_changes());
+      engine.skip_changes().clear();
+      for (const auto& c : changes) engine.skip_applied(c, (op & 8) == 0, (op & 16) != 0, now);
+    }
+    if (engine.running_traces() > config.max_flows) __builtin_trap();
     for (const auto& t : engine.finished_traces())
       if (t.hops.size() > config.max_ttl) __builtin_trap();
     engine.finished_traces().clear();
