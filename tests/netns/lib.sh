@@ -795,6 +795,28 @@ check_one_trace() {
   check "$label: hop lines are the trace's replies" hop_lines_match_traces "$out"
 }
 
+# forward_upload_test FAM ROUTERS NFQ: the whole of test_ipv4_forward.sh and
+# test_ipv6_forward.sh. nfqtrace on the client (--dport, dup mode) traces a
+# 1.5 MiB upload across ROUTERS routers; its trace must equal traceroute -T
+# from the client hop by hop and reach the server.
+forward_upload_test() {
+  local fam=$1 routers=$2 nfq=$3 port=5001 chain=client i
+  for ((i = 1; i <= routers; i++)); do chain+=" — r$i"; done
+  section "network: $chain — server (IPv$fam)"
+  net_build "$routers"
+  net_icmp_ratelimit_off   # nfqtrace and traceroute both probe every router
+  net_describe "$fam"
+
+  section "nfqtrace on the client (--dport $port), during a 1.5 MiB upload"
+  traced_transfer upload nfq "$fam" $port 1536 "$(net_client)" "$nfq" \
+    --dport $port --mode dup --count 1 --format json
+
+  section "reference and comparison"
+  reference_trace client "$fam" $port "$NET_TMP/tr"
+  check_one_trace nfq "IPv$fam client trace" "$NET_TMP/tr" dup \
+    "$(net_client_addr "$fam")" "$(net_server_addr "$fam")" $port
+}
+
 # ------------------------------------------------------------ cooperating pair
 # nfqtrace-server and nfqtrace-client (tests/netns/test_coop_*.sh). The
 # client prints hop and trace objects with "direction":"forward"|"reverse".

@@ -284,6 +284,26 @@ bool parse(int fam, const char* s, in_addr& v4, in6_addr& v6) {
   return fam == 4 ? inet_pton(AF_INET, s, &v4) == 1 : inet_pton(AF_INET6, s, &v6) == 1;
 }
 
+// Whole IP packets (header included: the source is spoofed) to a.to4 / a.to6.
+// fd < 0 when the raw socket could not be opened.
+struct RawSender {
+  int fd = socket(a.fam == 4 ? AF_INET : AF_INET6, SOCK_RAW, IPPROTO_RAW);
+  sockaddr_storage to{};
+  socklen_t tolen = 0;
+  RawSender() {
+    if (a.fam == 4) {
+      auto* s = reinterpret_cast<sockaddr_in*>(&to);
+      s->sin_family = AF_INET; s->sin_addr = a.to4; tolen = sizeof *s;
+    } else {
+      auto* s = reinterpret_cast<sockaddr_in6*>(&to);
+      s->sin6_family = AF_INET6; s->sin6_addr = a.to6; tolen = sizeof *s;
+    }
+  }
+  bool send(const Buf& pkt) const {
+    return sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to), tolen) >= 0;
+  }
+};
+
 }  // namespace
 
 // forge tcp ...: RST and FIN+ACK segments with random sequence numbers.
@@ -302,20 +322,11 @@ int forge_tcp(int argc, char** argv) {
   const long count = std::atol(argv[7]);
   const double seconds = std::atof(argv[8]);
   rng.seed(std::strtoull(argv[9], nullptr, 10));
-  const int fd = socket(a.fam == 4 ? AF_INET : AF_INET6, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) { std::perror("forge: socket"); return 1; }
-  sockaddr_storage to{};
-  socklen_t tolen;
+  const RawSender out;
+  if (out.fd < 0) { std::perror("forge: socket"); return 1; }
   const std::size_t al = a.fam == 4 ? 4 : 16;
   const void* src = a.fam == 4 ? static_cast<const void*>(&a.from4) : &a.from6;
   const void* dst = a.fam == 4 ? static_cast<const void*>(&a.to4) : &a.to6;
-  if (a.fam == 4) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&to);
-    s->sin_family = AF_INET; s->sin_addr = a.to4; tolen = sizeof *s;
-  } else {
-    auto* s = reinterpret_cast<sockaddr_in6*>(&to);
-    s->sin6_family = AF_INET6; s->sin6_addr = a.to6; tolen = sizeof *s;
-  }
   long sent = 0, errors = 0;
   for (long i = 0; i < count; ++i) {
     Buf t(20, 0);
@@ -342,7 +353,7 @@ int forge_tcp(int argc, char** argv) {
       std::memcpy(&h[8], src, 16); std::memcpy(&h[24], dst, 16);
     }
     const Buf pkt = cat(h, t);
-    if (sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&to), tolen) < 0) {
+    if (!out.send(pkt)) {
       ++errors;
       std::perror("forge: sendto");
     } else {
@@ -373,17 +384,8 @@ int main(int argc, char** argv) {
   const double seconds = std::atof(argv[10]);
   rng.seed(std::strtoull(argv[11], nullptr, 10));
 
-  const int fd = socket(a.fam == 4 ? AF_INET : AF_INET6, SOCK_RAW, IPPROTO_RAW);
-  if (fd < 0) { std::perror("forge: socket"); return 1; }
-  sockaddr_storage to{};
-  socklen_t tolen;
-  if (a.fam == 4) {
-    auto* s = reinterpret_cast<sockaddr_in*>(&to);
-    s->sin_family = AF_INET; s->sin_addr = a.to4; tolen = sizeof *s;
-  } else {
-    auto* s = reinterpret_cast<sockaddr_in6*>(&to);
-    s->sin6_family = AF_INET6; s->sin6_addr = a.to6; tolen = sizeof *s;
-  }
+  const RawSender out;
+  if (out.fd < 0) { std::perror("forge: socket"); return 1; }
 
   // Malformed messages spread evenly among the valid ones.
   const long total = valid + malformed;
@@ -404,7 +406,7 @@ int main(int argc, char** argv) {
     const bool bad = malformed > 0 && (i * malformed) / total != ((i + 1) * malformed) / total;
     std::string kind;
     Buf pkt = finish(bad ? malformed_message(m_index++, kind) : valid_message(kind));
-    if (sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&to), tolen) < 0) {
+    if (!out.send(pkt)) {
       if (++errors <= 3) std::fprintf(stderr, "forge: sendto (%s, %zu bytes): %s\n", kind.c_str(), pkt.size(), std::strerror(errno));
       continue;
     }
@@ -449,6 +451,21 @@ tcpext() {
     $1 == "TcpExt:" && h { print $c + 0; exit }'
 }
 has_trace_record() { grep -q '"type":"trace"' "$1"; }
+# start_held_upload NAME FAM PORT DATA INTERVAL_S NFQTRACE_ARGS...: nfqtrace
+# NAME on the client with NFQTRACE_ARGS, then an upload of DATA to PORT whose
+# connection opens at once but whose bytes (8 KiB every INTERVAL_S) wait for
+# `release_upload NAME`: the test decides what is under way when the trace
+# starts. Sets FLOW_SPORT, the connection's client port.
+start_held_upload() {
+  local name=$1 fam=$2 port=$3 data=$4 interval=$5 dst; shift 5
+  dst=$(net_server_addr "$fam")
+  require "nfqtrace starts and installs its rules" nfqtrace_start "$name" "$CLI" "$NFQ" "$@"
+  bg_start "up-$name" ip netns exec "$CLI" bash -c \
+    "{ while [ ! -e '$NET_TMP/go-$name' ]; do sleep 0.05; done; bash '$NET_TMP/slowcat.sh' '$data' 8192 $interval; } | socat -u - '$(connect_addr "$fam" "$dst" "$port")'"
+  require "the upload's connection is established (ss -tn)" wait_until 5 has_flow "$CLI" "$dst" "$port"
+  FLOW_SPORT=$(flow_sport "$CLI" "$dst" "$port")
+}
+release_upload() { touch "$NET_TMP/go-$1"; }
 epoch_of() { date -u -d "$1" +%s.%N; }
 summary_count() { { grep -oE "[0-9]+ $2" "$1" || true; } | tail -n1 | cut -d' ' -f1; }
 no_fake_addr() {
@@ -461,7 +478,7 @@ no_fake_addr() {
 phase() {
   local attack=$1 fam=$2 port=$3 name="nfq-$1$2"
   local fake=$FAKE4; [[ $fam == 6 ]] && fake=$FAKE6
-  local src dst data="$NET_TMP/data-$name.bin" go="$NET_TMP/go-$name" sport oow_before oow label
+  local src dst data="$NET_TMP/data-$name.bin" sport oow_before oow label
   src=$(net_client_addr "$fam") dst=$(net_server_addr "$fam")
   label="IPv$fam $attack"
   if [[ $attack == icmp ]]; then
@@ -472,14 +489,11 @@ phase() {
   make_data "$data" 256
   upload_server "$SRV" "$fam" "$port"
   [[ $attack == icmp ]] && counter_rules "$CLI" "$fam" "$fake"
-  require "nfqtrace starts and installs its rules" nfqtrace_start "$name" "$CLI" "$NFQ" \
+  # The trace starts while the attack is already arriving. 8 KiB every
+  # 0.25 s: 8 s.
+  start_held_upload "$name" "$fam" "$port" "$data" 0.25 \
     --dport "$port" --mode dup --count 1 --format json --timeout 4
-  # The connection opens at once; its data waits for $go, so the trace
-  # starts while the attack is already arriving. 8 KiB every 0.25 s: 8 s.
-  bg_start "up-$name" ip netns exec "$CLI" bash -c \
-    "{ while [ ! -e '$go' ]; do sleep 0.05; done; bash '$NET_TMP/slowcat.sh' '$data' 8192 0.25; } | socat -u - '$(connect_addr "$fam" "$dst" "$port")'"
-  require "the upload's connection is established (ss -tn)" wait_until 5 has_flow "$CLI" "$dst" "$port"
-  sport=$(flow_sport "$CLI" "$dst" "$port")
+  sport=$FLOW_SPORT
   oow_before=$(tcpext "$CLI" OutOfWindowIcmps)
   if [[ $attack == icmp ]]; then
     log "flow $src:$sport -> $dst:$port; flooding from r2: $VALID forged + $MALFORMED malformed in $FLOOD_S s"
@@ -491,7 +505,7 @@ phase() {
       $((RANDOM * 32768 + RANDOM))
   fi
   sleep 0.5
-  touch "$go"
+  release_upload "$name"
   check "the forger sent everything (exit 0)" bg_wait "forge-$name" 30
   check "nfqtrace still running when the attack ended (harness: it saw all of it)" bg_running "$name"
   show_file "forger" "${BG_OUT[forge-$name]}" 40
@@ -563,19 +577,16 @@ phase() {
 # flow's packets skip the queue until its next round; rounds must go on,
 # numbered 1, 2, 3 (not restarted).
 repeat_phase() {
-  local fam=$1 port=$2 name="nfq-repeat$1" src dst sport data go t_rst n_after rounds
+  local fam=$1 port=$2 name="nfq-repeat$1" src dst sport data t_rst n_after rounds
   src=$(net_client_addr "$fam") dst=$(net_server_addr "$fam")
-  data="$NET_TMP/data-$name.bin" go="$NET_TMP/go-$name"
+  data="$NET_TMP/data-$name.bin"
   section "IPv$fam: --repeat 3 during an 8 s upload, one forged RST between rounds 1 and 2"
   make_data "$data" 640
   upload_server "$SRV" "$fam" "$port"
-  require "nfqtrace starts and installs its rules" nfqtrace_start "$name" "$CLI" "$NFQ" \
+  start_held_upload "$name" "$fam" "$port" "$data" 0.1 \
     --dport "$port" --mode dup --repeat 3 --format json --timeout 1
-  bg_start "up-$name" ip netns exec "$CLI" bash -c \
-    "{ while [ ! -e '$go' ]; do sleep 0.05; done; bash '$NET_TMP/slowcat.sh' '$data' 8192 0.1; } | socat -u - '$(connect_addr "$fam" "$dst" "$port")'"
-  require "the upload's connection is established (ss -tn)" wait_until 5 has_flow "$CLI" "$dst" "$port"
-  sport=$(flow_sport "$CLI" "$dst" "$port")
-  touch "$go"
+  sport=$FLOW_SPORT
+  release_upload "$name"
   check "a first round ends within 10 s" wait_until 10 has_trace_record "${BG_OUT[$name]}"
   sleep 0.3
   t_rst=$(date +%s.%N)

@@ -10,10 +10,12 @@
 #include <sys/socket.h>
 
 #include <cstdlib>
+#include <optional>
 
 #include "nfqtrace/sys/nfqueue.hpp"
 #include "nfqtrace/sys/rules.hpp"
 #include "nfqtrace/sys/tcp.hpp"
+#include "test_support.hpp"
 
 namespace nfqtrace::sys {
 namespace {
@@ -72,48 +74,49 @@ std::size_t queued_while_sending(NfQueue& queue, Connection& c) {
   return seen;
 }
 
-TEST(Conntrack, MarkedConnectionSkipsTheQueueUntilTheBitIsCleared) {
-  setenv("NFQTRACE_RULES_BACKEND", "xtables", 1);
-  Connection c = connect_loopback();
-  QueueOptions qo;
-  qo.queue_id = 23;
-  auto queue = NfQueue::open(qo);
-  ASSERT_TRUE(queue) << queue.error().message();
-  RuleSpec spec;
-  spec.queue_id = 23;
-  spec.dports = {c.flow.dport};
-  spec.nflog_group = 23;
-  spec.bypass_mark = bypass_bit;
-  auto rules = Rules::install(spec);
-  ASSERT_TRUE(rules) << rules.error().message();
-  auto marker = ConntrackMarker::open();
-  ASSERT_TRUE(marker) << marker.error().message();
+// A loopback connection set up as the tracer would: its packets to the
+// server go through a queue unless conntrack has the bypass bit for it.
+class ConntrackBypass : public ::testing::Test {
+ protected:
+  // Call under ASSERT_NO_FATAL_FAILURE.
+  void queue_the_connection(std::uint16_t queue_id) {
+    QueueOptions qo;
+    qo.queue_id = queue_id;
+    auto opened = NfQueue::open(qo);
+    ASSERT_TRUE(opened) << opened.error().message();
+    queue.emplace(std::move(*opened));
+    RuleSpec spec;
+    spec.queue_id = queue_id;
+    spec.dports = {c.flow.dport};
+    spec.nflog_group = queue_id;
+    spec.bypass_mark = bypass_bit;
+    auto installed = Rules::install(spec);
+    ASSERT_TRUE(installed) << installed.error().message();
+    rules.emplace(std::move(*installed));
+    auto marker_opened = ConntrackMarker::open();
+    ASSERT_TRUE(marker_opened) << marker_opened.error().message();
+    marker.emplace(std::move(*marker_opened));
+  }
 
+  testing::ScopedEnv backend{"NFQTRACE_RULES_BACKEND", "xtables"};
+  Connection c = connect_loopback();
+  std::optional<NfQueue> queue;
+  std::optional<Rules> rules;
+  std::optional<ConntrackMarker> marker;
+};
+
+TEST_F(ConntrackBypass, MarkedConnectionSkipsTheQueueUntilTheBitIsCleared) {
+  ASSERT_NO_FATAL_FAILURE(queue_the_connection(23));
   EXPECT_GT(queued_while_sending(*queue, c), 0u);
   ASSERT_TRUE(marker->set_bits(c.flow, bypass_bit, true));
   EXPECT_EQ(queued_while_sending(*queue, c), 0u);
   // The reverse direction names the same connection.
   ASSERT_TRUE(marker->set_bits(c.flow.reversed(), bypass_bit, false));
   EXPECT_GT(queued_while_sending(*queue, c), 0u);
-  unsetenv("NFQTRACE_RULES_BACKEND");
 }
 
-TEST(Conntrack, AMarkedConnectionStillSendsItsFinThroughTheQueue) {
-  setenv("NFQTRACE_RULES_BACKEND", "xtables", 1);
-  Connection c = connect_loopback();
-  QueueOptions qo;
-  qo.queue_id = 24;
-  auto queue = NfQueue::open(qo);
-  ASSERT_TRUE(queue) << queue.error().message();
-  RuleSpec spec;
-  spec.queue_id = 24;
-  spec.dports = {c.flow.dport};
-  spec.nflog_group = 24;
-  spec.bypass_mark = bypass_bit;
-  auto rules = Rules::install(spec);
-  ASSERT_TRUE(rules) << rules.error().message();
-  auto marker = ConntrackMarker::open();
-  ASSERT_TRUE(marker) << marker.error().message();
+TEST_F(ConntrackBypass, AMarkedConnectionStillSendsItsFinThroughTheQueue) {
+  ASSERT_NO_FATAL_FAILURE(queue_the_connection(24));
   EXPECT_GT(queued_while_sending(*queue, c), 0u);  // conntrack now knows it
   ASSERT_TRUE(marker->set_bits(c.flow, bypass_bit, true));
   EXPECT_EQ(queued_while_sending(*queue, c), 0u);
@@ -131,7 +134,6 @@ TEST(Conntrack, AMarkedConnectionStillSendsItsFinThroughTheQueue) {
     ASSERT_TRUE(queue->flush_verdicts());
   }
   EXPECT_TRUE(fin_seen);
-  unsetenv("NFQTRACE_RULES_BACKEND");
 }
 
 TEST(Conntrack, ClearingEverywhereFindsTheMarkedConnectionsAndOnlyThose) {

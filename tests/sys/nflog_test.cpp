@@ -16,12 +16,7 @@ namespace nfqtrace::sys {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::bound_port;
-using testing::bound_socket;
-using testing::Endpoint;
-using testing::FirewallTest;
-using testing::sh;
-using testing::wait_readable;
+using namespace testing;  // the helpers of test_support.hpp
 
 class NfLogFamilies : public FirewallTest, public ::testing::WithParamInterface<int> {};
 

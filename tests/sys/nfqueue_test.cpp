@@ -21,12 +21,7 @@ namespace nfqtrace::sys {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::bound_socket;
-using testing::bound_port;
-using testing::Endpoint;
-using testing::FirewallTest;
-using testing::sh;
-using testing::wait_readable;
+using namespace testing;  // the helpers of test_support.hpp
 
 // Services a queue from its own thread, as the event loop would, and gives
 // each packet the verdict `policy` chooses.

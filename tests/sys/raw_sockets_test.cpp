@@ -25,12 +25,7 @@ namespace nfqtrace::sys {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::bound_port;
-using testing::bound_socket;
-using testing::Endpoint;
-using testing::FirewallTest;
-using testing::sh;
-using testing::wait_readable;
+using namespace testing;  // the helpers of test_support.hpp
 
 constexpr std::uint32_t probe_mark = 0x4e510000;
 constexpr std::uint8_t probe_ttl = 7;

@@ -23,30 +23,13 @@
 #include "nfqtrace/sys/nfqueue.hpp"
 #include "nfqtrace/sys/rule_keeper.hpp"
 #include "nfqtrace/sys/rules.hpp"
+#include "test_support.hpp"
 
 namespace nfqtrace::sys {
 namespace {
 
 using namespace std::chrono_literals;
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using testing::ScopedEnv;
 
 // This process's stderr goes to a file while it lives, and so does the
 // keeper's, which inherits it when forked.
@@ -97,31 +80,20 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeo
 }
 
 std::size_t our_rule_lines(std::uint16_t queue_id) {
-  std::string out;
-  const std::string command = "iptables-save -t mangle 2>/dev/null";
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    char buffer[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-    ::pclose(pipe);
-  }
+  const std::string out = testing::capture("iptables-save -t mangle 2>/dev/null");
   std::size_t count = 0;
   const std::string needle = "NFQTRACE-Q" + std::to_string(queue_id) + "-";
   for (std::size_t at = 0; (at = out.find(needle, at)) != std::string::npos; ++at) ++count;
   return count;
 }
 
-class RuleKeeperTest : public ::testing::Test {
+class RuleKeeperTest : public testing::XtablesRulesTest {
  protected:
-  void TearDown() override {
-    for (std::uint16_t id : used_) (void)Rules::remove_leftovers(id);
-  }
   // xtables rules for the connections to `port` on loopback, given to the
   // keeper (as the tracer does: it removes them, not the Rules object).
   void install(std::uint16_t queue_id, std::uint16_t port) {
-    used_.push_back(queue_id);
     RuleSpec spec;
-    spec.queue_id = queue_id;
+    spec.queue_id = use_queue(queue_id);
     spec.nflog_group = queue_id;
     spec.dports = {port};
     spec.host = wire::Address::parse("127.0.0.1");
@@ -129,10 +101,6 @@ class RuleKeeperTest : public ::testing::Test {
     ASSERT_TRUE(rules) << rules.error().message();
     rules->release();
   }
-
- private:
-  ScopedEnv backend_{"NFQTRACE_RULES_BACKEND", "xtables"};
-  std::vector<std::uint16_t> used_;
 };
 
 // The keeper waits for its next look at the counters in poll(); the end of

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "nfqtrace/sys/fd.hpp"
+#include "nfqtrace/sys/rules.hpp"
 
 namespace nfqtrace::sys::testing {
 
@@ -63,6 +64,45 @@ class FirewallTest : public ::testing::Test {
     sh_quiet("iptables -w -F");
     sh_quiet("ip6tables -w -F");
   }
+};
+
+// Sets an environment variable for one test, then puts the old value back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value != nullptr) ::setenv(name, value, 1);
+    else ::unsetenv(name);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+  ~ScopedEnv() {
+    if (old_) ::setenv(name_, old_->c_str(), 1);
+    else ::unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// For tests that install Rules: forces the xtables back end (on a kernel
+// with the nft queue expression, nftables would otherwise be chosen) and
+// removes the rules of every queue id the test used, whatever happens.
+class XtablesRulesTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (std::uint16_t id : used_) (void)Rules::remove_leftovers(id);
+  }
+  // Notes a queue id the test installs rules for; returns it.
+  std::uint16_t use_queue(std::uint16_t queue_id) {
+    used_.push_back(queue_id);
+    return queue_id;
+  }
+
+ private:
+  ScopedEnv backend_{"NFQTRACE_RULES_BACKEND", "xtables"};
+  std::vector<std::uint16_t> used_;
 };
 
 // Test name suffix for tests run once per address family.

@@ -8,36 +8,15 @@
 #include "nfqtrace/coop/client_session.hpp"
 #include "nfqtrace/coop/server_session.hpp"
 #include "nfqtrace/output/format.hpp"
+#include "coop_session_fixtures.hpp"
 
 using namespace std::chrono_literals;
 using namespace nfqtrace;
+using namespace coop_sessions;
 
 namespace {
 
-core::Instant at(core::Duration t) { return {t, 1'795'773'600s + t}; }
-
-wire::Address addr(const char* text) { return *wire::Address::parse(text); }
-const core::FlowKey server_flow{addr("192.0.2.7"), addr("10.0.0.2"), 9000, 41234};
-
-core::HopEvent hop(std::uint8_t ttl, core::FlowKey flow = server_flow) {
-  core::Reply r;
-  r.addr = addr("198.51.100.1");
-  r.rtt = 3ms;
-  r.at = at(1s);
-  return core::HopEvent{flow, 1, ttl, r};
-}
-
-core::TraceResult trace() {
-  core::TraceResult t;
-  t.flow = server_flow;
-  t.round = 1;
-  t.start = at(0ms);
-  t.end = at(2s);
-  t.reached = true;
-  t.reason = core::StopReason::reached;
-  t.hops = {core::Hop{1, 3, {hop(1).reply}, {}}};
-  return t;
-}
+core::TraceResult trace() { return server_trace(core::StopReason::reached); }
 
 std::string server_hello() {
   coop::TraceParams effective;
@@ -56,18 +35,7 @@ struct Client {
     session.on_bytes(std::span<const char>(text.data(), text.size()), at(t));
   }
   // What the client wrote, decoded.
-  std::vector<coop::Message> server_reads() {
-    std::vector<coop::Message> out;
-    std::string& bytes = session.outgoing();
-    for (std::size_t start = 0, end; (end = bytes.find('\n', start)) != std::string::npos;
-         start = end + 1) {
-      const auto d = coop::decode(std::string_view(bytes).substr(start, end - start));
-      if (const auto* e = std::get_if<coop::DecodeError>(&d)) ADD_FAILURE() << e->reason;
-      else out.push_back(std::get<coop::Message>(d));
-    }
-    bytes.clear();
-    return out;
-  }
+  std::vector<coop::Message> server_reads() { return take_messages(session.outgoing()); }
   coop::ClientSession session;
 };
 

@@ -7,36 +7,21 @@
 
 #include "nfqtrace/coop/server_session.hpp"
 #include "nfqtrace/output/format.hpp"
+#include "coop_session_fixtures.hpp"
 
 using namespace std::chrono_literals;
 using namespace nfqtrace;
+using namespace coop_sessions;
 
 namespace {
-
-core::Instant at(core::Duration t) { return {t, 1'795'773'600s + t}; }
-
-wire::Address addr(const char* text) { return *wire::Address::parse(text); }
-const core::FlowKey server_flow{addr("192.0.2.7"), addr("10.0.0.2"), 9000, 41234};
 
 const std::string hello_line = R"({"type":"hello","version":1,"params":{"maxttl":200}})" "\n";
 const std::string filler_line = coop::encode(coop::make_filler(1));
 
-core::HopEvent hop(std::uint8_t ttl) {
-  core::Reply r;
-  r.addr = addr("198.51.100.1");
-  r.rtt = 3ms;
-  r.at = at(1s);
-  return core::HopEvent{server_flow, 1, ttl, r};
-}
-
+// Ended at the gap limit: the hop at ttl 2 stayed silent.
 core::TraceResult trace() {
-  core::TraceResult t;
-  t.flow = server_flow;
-  t.round = 1;
-  t.start = at(0ms);
-  t.end = at(2s);
-  t.reason = core::StopReason::gaplimit;
-  t.hops = {core::Hop{1, 3, {hop(1).reply}, {}}, core::Hop{2, 3, {}, {}}};
+  core::TraceResult t = server_trace(core::StopReason::gaplimit);
+  t.hops.push_back(core::Hop{2, 3, {}, {}});
   return t;
 }
 
@@ -46,19 +31,16 @@ struct Server {
   void client_sends(const std::string& text, core::Duration t) {
     session.on_bytes(std::span<const char>(text.data(), text.size()), at(t));
   }
-  // Drains outgoing() like the caller writing everything, and decodes it.
+  // What the server wrote, decoded.
   std::vector<coop::Message> client_reads() {
-    std::vector<coop::Message> out;
-    std::string& bytes = session.outgoing();
-    for (std::size_t start = 0, end; (end = bytes.find('\n', start)) != std::string::npos;
-         start = end + 1) {
-      const auto d = coop::decode(std::string_view(bytes).substr(start, end - start));
-      if (const auto* e = std::get_if<coop::DecodeError>(&d)) ADD_FAILURE() << e->reason;
-      else out.push_back(std::get<coop::Message>(d));
-    }
-    EXPECT_TRUE(bytes.empty() || bytes.back() == '\n') << "only whole lines";
-    bytes.clear();
-    return out;
+    EXPECT_TRUE(session.outgoing().empty() || session.outgoing().back() == '\n')
+        << "only whole lines";
+    return take_messages(session.outgoing());
+  }
+  // The client's hello at 0 ms, and the server's answer read.
+  void exchange_hellos() {
+    client_sends(hello_line, 0ms);
+    client_reads();
   }
   std::string error_sent() {
     const auto lines = client_reads();
@@ -117,8 +99,7 @@ TEST(ServerSession, AHelloSplitIntoSingleBytesIsOneHello) {
 
 TEST(ServerSession, FillerFlowsAtTheIntervalWhileTheTraceRuns) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   // The caller's timer may fire early, late or often: one line per interval.
   std::size_t fillers = 0;
   for (core::Duration t = 0ms; t <= 1s; t += 1ms) {
@@ -133,8 +114,7 @@ TEST(ServerSession, FillerFlowsAtTheIntervalWhileTheTraceRuns) {
 
 TEST(ServerSession, ALateTimerDoesNotBurst) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.client_sends(filler_line, 5s);
   server.session.on_timer(at(5s));  // 100 intervals late
   EXPECT_EQ(count<coop::Filler>(server.client_reads()), 1u);
@@ -151,8 +131,7 @@ TEST(ServerSession, FillerWaitsWhileTheClientHasNotReadWhatIsQueued) {
 
 TEST(ServerSession, HopsStreamAndTheTraceEndsWithDone) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.session.on_hop(hop(1));
   EXPECT_EQ(server.session.outgoing(), output::hop_json(hop(1)).dump() + "\n");
   server.client_reads();
@@ -232,8 +211,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(ServerSession, ASecondHelloIsRefused) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.client_sends(hello_line, 1s);
   EXPECT_TRUE(server.session.should_close());
   EXPECT_EQ(server.error_sent(), "unexpected hello");
@@ -241,16 +219,14 @@ TEST(ServerSession, ASecondHelloIsRefused) {
 
 TEST(ServerSession, ServerMessagesFromTheClientAreRefused) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.client_sends(coop::encode(coop::HopMessage{hop(1)}), 1s);
   EXPECT_EQ(server.error_sent(), "unexpected hop");
 }
 
 TEST(ServerSession, UnknownTypesAndFillerAfterTheHelloAreIgnored) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.client_sends(R"({"type":"stats","rtt":[1,2]})" "\n" + filler_line +
                           R"({"type":"hello-v2-extension"})" "\n",
                       1s);
@@ -319,8 +295,7 @@ TEST(ServerSession, AClientThatDoesNotReadIsDropped) {
 
 TEST(ServerSession, AClientErrorClosesWithoutAnAnswer) {
   Server server;
-  server.client_sends(hello_line, 0ms);
-  server.client_reads();
+  server.exchange_hellos();
   server.client_sends(R"({"type":"error","message":"giving up\u001b[2J"})" "\n", 1s);
   EXPECT_TRUE(server.session.should_close());
   EXPECT_TRUE(server.session.outgoing().empty());

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "nfqtrace/core/engine.hpp"
 #include "path_sim.hpp"
@@ -28,6 +30,13 @@ testpkt::Tcp client_flow(bool v6 = false) {
   return t;
 }
 
+// The client's flow from another local port: a second connection.
+testpkt::Tcp other_flow(std::uint16_t sport) {
+  testpkt::Tcp t = client_flow();
+  t.sport = sport;
+  return t;
+}
+
 core::TraceConfig config(core::Mode mode = core::Mode::dup) {
   core::TraceConfig c;
   c.mode = mode;
@@ -35,6 +44,13 @@ core::TraceConfig config(core::Mode mode = core::Mode::dup) {
   c.ttl_repeat = 3;
   c.timeout = 1s;
   c.gap_limit = 5;
+  return c;
+}
+
+// Mangle mode, lowering the TTL of one packet in every `packet_freq`.
+core::TraceConfig mangle_config(std::uint32_t packet_freq) {
+  auto c = config(core::Mode::mangle);
+  c.packet_freq = packet_freq;
   return c;
 }
 
@@ -54,6 +70,30 @@ std::vector<std::string> addrs(const core::Hop& h) {
   std::vector<std::string> out;
   for (const auto& r : h.replies) out.push_back(r.addr.to_string());
   return out;
+}
+
+// The client of a download: bare ACKs 10 ms apart, each acknowledging one
+// more full segment of the peer's data, and never any data of its own.
+void send_download_acks(Network& net, int count) {
+  for (int i = 0; i < count; ++i) {
+    testpkt::Tcp ack = net.flow();
+    ack.flags = 0x10;
+    ack.ack += static_cast<std::uint32_t>(1448 * i);
+    net.send(ack);
+    net.advance(10ms);
+  }
+}
+
+// The flow's own FIN (with its ACK) or SYN, at its current sequence number.
+void send_fin(Network& net) {
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+}
+void send_syn(Network& net) {
+  testpkt::Tcp syn = net.flow();
+  syn.flags = 0x02;
+  net.send(syn);
 }
 
 }  // namespace
@@ -213,9 +253,7 @@ TEST(DupTrace, IcmpThatQuotesNoProbeIsCountedAndIgnored) {
   forged.payload = {1};
   net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(forged), "203.0.113.66", 8));
   // And one for a flow nobody traces.
-  testpkt::Tcp other = client_flow();
-  other.sport = 1;
-  net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(other), "203.0.113.66", 8));
+  net.inject_icmp(testpkt::icmp_error(testpkt::ip_packet(other_flow(1)), "203.0.113.66", 8));
   EXPECT_EQ(engine.counters().icmp_no_probe, 1u);
   EXPECT_EQ(engine.counters().icmp_no_flow, 1u);
   // A genuine reply that comes twice (replayed) counts once.
@@ -276,9 +314,7 @@ TEST(DupTrace, CloseMidTraceYieldsThePartialTrace) {
   core::Engine engine(config());
   Network net(engine, path, client_flow());
   net.stream(1, 9ms);  // the first pass is out, the destination has answered
-  testpkt::Tcp fin = net.flow();
-  fin.flags = 0x11;
-  net.send(fin);
+  send_fin(net);
   const auto probes_before = net.sent_probes_.size();
   net.advance(2s);
   ASSERT_EQ(net.traces.size(), 1u);
@@ -328,9 +364,7 @@ TEST(DupTrace, ANewConnectionOnTheSamePortsIsTracedAfresh) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(20, 10ms);
-  testpkt::Tcp end = net.flow();
-  end.flags = 0x11;
-  net.send(end);
+  send_fin(net);
   net.advance(1s);  // well within the close's linger
   testpkt::Tcp syn = net.flow();
   syn.flags = 0x02;
@@ -364,13 +398,7 @@ TEST(DupTrace, DownloadClientThatOnlyAcksProbesWithBytesItSentEarlier) {
   net.send(request);
   // The trace started on the request; see it through with pure ACKs only.
   net.flow().seq += 80;
-  for (int i = 0; i < 50; ++i) {
-    testpkt::Tcp ack = net.flow();
-    ack.flags = 0x10;
-    ack.ack += static_cast<std::uint32_t>(1448 * i);
-    net.send(ack);
-    net.advance(10ms);
-  }
+  send_download_acks(net, 50);
   ASSERT_EQ(net.traces.size(), 1u);
   EXPECT_EQ(net.traces[0].reason, StopReason::reached);
   EXPECT_EQ(net.traces[0].hops.size(), 4u);
@@ -380,13 +408,7 @@ TEST(DupTrace, DownloadClientThatOnlyAcksProbesWithBytesItSentEarlier) {
 TEST(DupTrace, FlowThatNeverSentDataReachesThePeerWithBytesBelowItsSequence) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
-  for (int i = 0; i < 50; ++i) {
-    testpkt::Tcp ack = net.flow();
-    ack.flags = 0x10;
-    ack.ack += static_cast<std::uint32_t>(1448 * i);
-    net.send(ack);
-    net.advance(10ms);
-  }
+  send_download_acks(net, 50);
   ASSERT_EQ(net.traces.size(), 1u);
   const auto& t = net.traces[0];
   EXPECT_EQ(t.reason, StopReason::reached);
@@ -423,9 +445,7 @@ TEST(DupTrace, MaxFlowsCapsConcurrentTraces) {
   c.max_flows = 1;
   core::Engine engine(c);
   Network a(engine, three_routers(), client_flow());
-  testpkt::Tcp other = client_flow();
-  other.sport = 50000;
-  Network b(engine, three_routers(), other);
+  Network b(engine, three_routers(), other_flow(50000));
   a.stream(1, 0ms);
   b.stream(1, 0ms);
   EXPECT_EQ(engine.running_traces(), 1u);
@@ -470,9 +490,7 @@ TEST(DupTrace, EveryOutgoingPacketGetsAnAcceptVerdictUnchanged) {
 }
 
 TEST(MangleTrace, LowersTtlOfOriginalsUpwardsAndSeesTheDestinationDeliverOne) {
-  auto c = config(core::Mode::mangle);
-  c.packet_freq = 2;
-  core::Engine engine(c);
+  core::Engine engine(mangle_config(2));
   Network net(engine, three_routers(), client_flow());
   net.stream(200, 5ms);
   ASSERT_EQ(net.traces.size(), 1u);
@@ -488,9 +506,7 @@ TEST(MangleTrace, LowersTtlOfOriginalsUpwardsAndSeesTheDestinationDeliverOne) {
 }
 
 TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
-  auto c = config(core::Mode::mangle);
-  c.packet_freq = 100;
-  core::Engine engine(c);
+  core::Engine engine(mangle_config(100));
   // The mangled packet dies silently at TTL 1; the sender resends it; the
   // peer's ACK for the resent bytes must not pass for the probe's delivery.
   Path path{{"10.0.1.1", "10.0.2.1"}, {1, 2}, true, 1ms, 8};
@@ -514,9 +530,7 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
 }
 
 TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
-  auto c = config(core::Mode::mangle);
-  c.packet_freq = 100;
-  core::Engine engine(c);
+  core::Engine engine(mangle_config(100));
   Path path{{}, {}, true, 1ms, 8};  // the peer is one hop away
   Network net(engine, path, client_flow());
   testpkt::Tcp first = net.flow();
@@ -528,21 +542,30 @@ TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
   EXPECT_EQ(net.hops[0].reply.rtt, 2ms);
 }
 
-TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
+namespace {
+
+// As the server runs it: only the flows its clients ask for are traced.
+core::FlowFilter requested_only() {
   core::FlowFilter filter;
   filter.requested_only = true;
-  core::Engine engine(config(), filter);
+  return filter;
+}
+
+core::FlowKey key_of(const testpkt::Tcp& f) {
+  return {testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport};
+}
+
+}  // namespace
+
+TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
+  core::Engine engine(config(), requested_only());
   Network asked(engine, three_routers(), client_flow());
-  testpkt::Tcp other_flow = client_flow();
-  other_flow.sport = 50001;
-  Network unasked(engine, three_routers(), other_flow);
+  Network unasked(engine, three_routers(), other_flow(50001));
 
   auto own = config();
   own.ttl_repeat = 1;
   own.max_ttl = 8;
-  const auto& f = asked.flow();
-  engine.request_trace(core::FlowKey{testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport},
-                       own, sim::at(0ms));
+  engine.request_trace(key_of(asked.flow()), own, sim::at(0ms));
   asked.stream(20, 10ms);
   unasked.stream(20, 10ms);
 
@@ -555,14 +578,11 @@ TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
 }
 
 TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
-  core::FlowFilter filter;
-  filter.requested_only = true;
-  core::Engine engine(config(), filter);
+  core::Engine engine(config(), requested_only());
   Path path = three_routers();
   path.silent = {2};
   Network net(engine, path, client_flow());
-  const auto& f = net.flow();
-  const core::FlowKey key{testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport};
+  const core::FlowKey key = key_of(net.flow());
   engine.request_trace(key, config(), sim::at(0ms));
   net.stream(1, 20ms);
   engine.forget(key, sim::at(net.now()));
@@ -572,20 +592,63 @@ TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
   EXPECT_EQ(engine.running_traces(), 0u);
 }
 
-TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithItsConnection) {
+namespace {
+
+core::TraceConfig skip_finished_config() {
   auto c = config();
   c.skip_finished_flows = true;
+  return c;
+}
+
+// How the runtime's attempt to set or clear a flow's conntrack mark went.
+enum class Marking { done, failed, connection_gone };
+
+void answer(core::Engine& engine, const core::SkipChange& change, Marking how,
+            core::Duration now) {
+  engine.skip_applied(change, how == Marking::done, how == Marking::connection_gone, sim::at(now));
+}
+
+// The one mark change the engine asks for now, taken off its list; nullopt
+// (and a failure) unless exactly one is pending.
+std::optional<core::SkipChange> take_the_skip_change(core::Engine& engine) {
+  EXPECT_EQ(engine.skip_changes().size(), 1u);
+  if (engine.skip_changes().size() != 1) return std::nullopt;
+  const core::SkipChange change = engine.skip_changes()[0];
+  engine.skip_changes().clear();
+  return change;
+}
+
+// The flow's whole trace, then the runtime's answer to the engine's request
+// to mark the finished flow. Call under ASSERT_NO_FATAL_FAILURE.
+void trace_and_answer_the_skip(core::Engine& engine, Network& net, Marking how) {
+  net.stream(20, 10ms);
+  const auto change = take_the_skip_change(engine);
+  ASSERT_TRUE(change);
+  answer(engine, *change, how, net.now());
+}
+
+// Answers every pending skip change as the runtime would (all succeed).
+std::vector<core::SkipChange> apply_skips(core::Engine& engine, core::Duration now) {
+  std::vector<core::SkipChange> applied = std::move(engine.skip_changes());
+  engine.skip_changes().clear();
+  for (const core::SkipChange& c : applied) answer(engine, c, Marking::done, now);
+  return applied;
+}
+
+}  // namespace
+
+TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithItsConnection) {
+  auto c = skip_finished_config();
   c.idle_timeout = 5s;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   net.stream(20, 10ms);
   ASSERT_EQ(net.traces.size(), 1u);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  const core::SkipChange change = engine.skip_changes()[0];
-  EXPECT_TRUE(change.skip);
-  EXPECT_EQ(change.flow.sport, client_flow().sport);
-  engine.skip_changes().clear();
-  engine.skip_applied(change, true, false, sim::at(net.now()));
+  const auto change = take_the_skip_change(engine);
+  ASSERT_TRUE(change);
+  EXPECT_TRUE(change->skip);
+  EXPECT_EQ(change->flow.sport, client_flow().sport);
+  answer(engine, *change, Marking::done, net.now());
   EXPECT_EQ(engine.counters().flows_skipped, 1u);
   // A packet queued before the mark took effect finds the flow done.
   const auto probes = net.sent_probes_.size();
@@ -595,81 +658,57 @@ TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithIt
   // Unseen while skipping is not idleness: the engine asks whether the
   // connection is still there, and keeps the flow while it is.
   net.advance(6s);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  core::SkipChange recheck = engine.skip_changes()[0];
-  EXPECT_TRUE(recheck.skip && recheck.recheck);
-  engine.skip_changes().clear();
-  engine.skip_applied(recheck, true, false, sim::at(net.now()));
+  auto recheck = take_the_skip_change(engine);
+  ASSERT_TRUE(recheck);
+  EXPECT_TRUE(recheck->skip && recheck->recheck);
+  answer(engine, *recheck, Marking::done, net.now());
   EXPECT_EQ(engine.flow_count(), 1u);
   EXPECT_EQ(engine.counters().flows_skipped, 1u);
   net.advance(5s);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  recheck = engine.skip_changes()[0];
-  engine.skip_changes().clear();
-  engine.skip_applied(recheck, false, true, sim::at(net.now()));
+  recheck = take_the_skip_change(engine);
+  ASSERT_TRUE(recheck);
+  answer(engine, *recheck, Marking::connection_gone, net.now());
   EXPECT_EQ(engine.flow_count(), 0u);
   EXPECT_TRUE(engine.skip_changes().empty());  // a gone connection has no mark
 }
 
 TEST(SkipFinishedFlows, ItsCloseClearsTheMarkSoANewConnectionOnItsPortsIsTraced) {
-  auto c = config();
-  c.skip_finished_flows = true;
-  core::Engine engine(c);
+  core::Engine engine(skip_finished_config());
   Network net(engine, three_routers(), client_flow());
-  net.stream(20, 10ms);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
-  engine.skip_changes().clear();
+  ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::done));
   // Its FIN still comes through the queue (the rules let it).
-  testpkt::Tcp fin = net.flow();
-  fin.flags = 0x11;
-  net.send(fin);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  EXPECT_FALSE(engine.skip_changes()[0].skip);
-  EXPECT_EQ(engine.skip_changes()[0].flow.sport, client_flow().sport);
-  engine.skip_changes().clear();
+  send_fin(net);
+  const auto clear = take_the_skip_change(engine);
+  ASSERT_TRUE(clear);
+  EXPECT_FALSE(clear->skip);
+  EXPECT_EQ(clear->flow.sport, client_flow().sport);
   net.advance(1s);
-  testpkt::Tcp syn = net.flow();
-  syn.flags = 0x02;
-  net.send(syn);
+  send_syn(net);
   net.stream(20, 10ms);
   EXPECT_EQ(net.traces.size(), 2u);
 }
 
 TEST(SkipFinishedFlows, ASynOnTheMarkedPortsClearsTheMarkAndTracesAfresh) {
-  auto c = config();
-  c.skip_finished_flows = true;
-  core::Engine engine(c);
+  core::Engine engine(skip_finished_config());
   Network net(engine, three_routers(), client_flow());
-  net.stream(20, 10ms);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
-  engine.skip_changes().clear();
+  ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::done));
   // Its end was missed (a reset we could not check): conntrack reuses the
   // entry, mark and all, for the next connection.
-  testpkt::Tcp syn = net.flow();
-  syn.flags = 0x02;
-  net.send(syn);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  const core::SkipChange clear = engine.skip_changes()[0];
-  EXPECT_FALSE(clear.skip);
-  engine.skip_changes().clear();
+  send_syn(net);
+  const auto clear = take_the_skip_change(engine);
+  ASSERT_TRUE(clear);
+  EXPECT_FALSE(clear->skip);
   // Whatever conntrack answers (the old entry may be gone), the new flow stays.
-  engine.skip_applied(clear, false, true, sim::at(net.now()));
+  answer(engine, *clear, Marking::connection_gone, net.now());
   net.stream(20, 10ms);
   EXPECT_EQ(net.traces.size(), 2u);
   EXPECT_EQ(engine.flow_count(), 1u);
 }
 
 TEST(SkipFinishedFlows, WhenSkippingFailsTheFlowStaysDoneAndIsNotTracedAgain) {
-  auto c = config();
-  c.skip_finished_flows = true;
-  core::Engine engine(c);
+  core::Engine engine(skip_finished_config());
   Network net(engine, three_routers(), client_flow());
-  net.stream(20, 10ms);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  engine.skip_applied(engine.skip_changes()[0], false, false, sim::at(net.now()));
-  engine.skip_changes().clear();
+  ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::failed));
   const auto probes = net.sent_probes_.size();
   net.stream(50, 10ms);
   EXPECT_EQ(net.sent_probes_.size(), probes);
@@ -678,23 +717,16 @@ TEST(SkipFinishedFlows, WhenSkippingFailsTheFlowStaysDoneAndIsNotTracedAgain) {
 }
 
 TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
-  auto c = config();
-  c.skip_finished_flows = true;
+  auto c = skip_finished_config();
   c.repeat = 2s;
   c.idle_timeout = 1s;  // shorter than the pause: skipping is not idleness
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
-  net.stream(20, 10ms);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  engine.skip_applied(engine.skip_changes()[0], true, false, sim::at(net.now()));
-  engine.skip_changes().clear();
+  ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::done));
   net.advance(2500ms);  // no packets reach the engine meanwhile
   std::vector<core::SkipChange> unskips;
-  for (const core::SkipChange& change : engine.skip_changes()) {
+  for (const core::SkipChange& change : apply_skips(engine, net.now()))
     if (!change.recheck) unskips.push_back(change);
-    engine.skip_applied(change, true, false, sim::at(net.now()));
-  }
-  engine.skip_changes().clear();
   ASSERT_EQ(unskips.size(), 1u);
   EXPECT_FALSE(unskips[0].skip);
   net.stream(20, 10ms);
@@ -703,14 +735,11 @@ TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
 }
 
 TEST(SkipFinishedFlows, AConnectionThatIsGoneIsForgotten) {
-  auto c = config();
-  c.skip_finished_flows = true;
+  auto c = skip_finished_config();
   c.repeat = 1s;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
-  net.stream(20, 10ms);
-  ASSERT_EQ(engine.skip_changes().size(), 1u);
-  engine.skip_applied(engine.skip_changes()[0], false, true, sim::at(net.now()));
+  ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::connection_gone));
   EXPECT_EQ(engine.flow_count(), 0u);
 }
 
@@ -739,9 +768,7 @@ TEST(Sampling, OnlyTheSampledFractionOfFlowsIsTracedAndAFlowStaysInOrOut) {
   core::Engine engine(c);
   int traced = 0;
   for (std::uint16_t port = 1000; port < 1400; ++port) {
-    testpkt::Tcp f = client_flow();
-    f.sport = port;
-    Network net(engine, three_routers(), f);
+    Network net(engine, three_routers(), other_flow(port));
     net.stream(3, 1ms);
     const bool first = !net.sent_probes_.empty();
     net.stream(3, 1ms);
@@ -756,9 +783,7 @@ TEST(Sampling, OnlyTheSampledFractionOfFlowsIsTracedAndAFlowStaysInOrOut) {
 }
 
 TEST(MangleTrace, BareAcksAreNotProbesWhileTheFlowSendsData) {
-  auto c = config(core::Mode::mangle);
-  c.packet_freq = 1;
-  core::Engine engine(c);
+  core::Engine engine(mangle_config(1));
   Network net(engine, three_routers(), client_flow());
   for (int i = 0; i < 200; ++i) {
     testpkt::Tcp data = net.flow();
@@ -776,9 +801,7 @@ TEST(MangleTrace, BareAcksAreNotProbesWhileTheFlowSendsData) {
 }
 
 TEST(MangleTrace, AFlowThatOnlyAcksIsProbedWithItsAcks) {
-  auto c = config(core::Mode::mangle);
-  c.packet_freq = 1;
-  core::Engine engine(c);
+  core::Engine engine(mangle_config(1));
   Network net(engine, three_routers(), client_flow());
   for (int i = 0; i < 400; ++i) {
     testpkt::Tcp ack = net.flow();
@@ -795,12 +818,6 @@ TEST(MangleTrace, AFlowThatOnlyAcksIsProbedWithItsAcks) {
 }
 
 namespace {
-
-testpkt::Tcp other_flow(std::uint16_t sport) {
-  testpkt::Tcp t = client_flow();
-  t.sport = sport;
-  return t;
-}
 
 core::TraceConfig stop_set_config() {
   auto c = config();
@@ -902,21 +919,8 @@ TEST(StopSet, OffByDefault) {
   for (const auto& hop : b.traces.at(0).hops) EXPECT_FALSE(hop.inferred_from);
 }
 
-namespace {
-
-// Applies every skip change as the runtime would (all succeed).
-std::vector<core::SkipChange> apply_skips(core::Engine& engine, core::Duration now) {
-  std::vector<core::SkipChange> applied = std::move(engine.skip_changes());
-  engine.skip_changes().clear();
-  for (const core::SkipChange& c : applied) engine.skip_applied(c, true, false, sim::at(now));
-  return applied;
-}
-
-}  // namespace
-
 TEST(Admission, FlowsBeyondWhatThePpsBudgetServesWaitPastTheQueueAndComeBackInOrder) {
-  auto c = config();
-  c.skip_finished_flows = true;
+  auto c = skip_finished_config();
   c.probes_per_second = 64;  // with 1 s timeouts and 16-TTL waves: 4 traces at once
   c.probe_burst = 64;
   core::Engine engine(c);
@@ -976,8 +980,7 @@ TEST(Admission, WithoutSkippingAWaitingFlowIsTracedWhenAPlaceFrees) {
 }
 
 TEST(Admission, AWaitingFlowThatClosesGivesUpItsTurn) {
-  auto c = config();
-  c.skip_finished_flows = true;
+  auto c = skip_finished_config();
   c.max_flows = 1;
   core::Engine engine(c);
   Network a(engine, three_routers(), client_flow());
@@ -987,9 +990,7 @@ TEST(Admission, AWaitingFlowThatClosesGivesUpItsTurn) {
   b.stream(1, 1ms);
   d.stream(1, 1ms);
   apply_skips(engine, a.now());
-  testpkt::Tcp fin = b.flow();
-  fin.flags = 0x11;
-  b.send(fin);  // its FIN still comes through the queue
+  send_fin(b);  // its FIN still comes through the queue
   apply_skips(engine, a.now());
   for (int i = 0; i < 100; ++i) a.stream(1, 5ms);
   ASSERT_EQ(a.traces.size(), 1u);

@@ -1,5 +1,7 @@
 #include "console.hpp"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +32,15 @@ std::string explain(const sys::Error& e) {
   if (e.code == EPERM || e.code == EACCES)
     msg += " (not enough privileges: run as root, or with CAP_NET_ADMIN and CAP_NET_RAW)";
   return msg;
+}
+
+int ErrorReporter::operator()(const std::string& message, int status) const {
+  fmt::print(stderr, "{}: {}\n", tool_, message);
+  return status;
+}
+
+int ErrorReporter::operator()(const sys::Error& error, int status) const {
+  return (*this)(explain(error), status);
 }
 
 }  // namespace nfqtrace::cli

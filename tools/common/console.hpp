@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "nfqtrace/sys/error.hpp"
 
@@ -25,5 +26,18 @@ class ResultWriter {
 
 // The error, with a hint when it is a matter of privileges.
 std::string explain(const sys::Error& e);
+
+// A tool's one-line errors on stderr, "<tool>: <message>", a sys::Error
+// explained. Returns the exit status given, so that main() can end with
+// `return fail(...)`.
+class ErrorReporter {
+ public:
+  explicit ErrorReporter(std::string tool) : tool_(std::move(tool)) {}
+  int operator()(const std::string& message, int status = 1) const;
+  int operator()(const sys::Error& error, int status = 1) const;
+
+ private:
+  std::string tool_;
+};
 
 }  // namespace nfqtrace::cli

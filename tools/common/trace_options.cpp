@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 
 namespace nfqtrace::cli {
 namespace {
@@ -90,6 +91,11 @@ std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const st
     return Exit{2, tool + ": " + what + " (see --help)\n"};
   }
   return std::nullopt;
+}
+
+int print_exit(const Exit& exit) {
+  std::fputs(exit.message.c_str(), exit.status == 0 ? stdout : stderr);
+  return exit.status;
 }
 
 }  // namespace nfqtrace::cli

@@ -45,4 +45,8 @@ struct Exit {
 };
 std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool);
 
+// Prints the Exit's text (--help and --version on stdout, errors on stderr)
+// and returns its status, for main() to exit with.
+int print_exit(const Exit& exit);
+
 }  // namespace nfqtrace::cli

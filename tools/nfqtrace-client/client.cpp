@@ -10,6 +10,7 @@
 #include "nfqtrace/sys/clock.hpp"
 #include "nfqtrace/sys/privileges.hpp"
 #include "nfqtrace/sys/tcp.hpp"
+#include "../common/tool_start.hpp"
 
 namespace nfqtrace::client {
 namespace {
@@ -193,24 +194,13 @@ class ForwardSink final : public runtime::ResultSink {
 }  // namespace
 
 int run_client(const ClientOptions& options) {
-  auto fail = [](const std::string& reason) {
-    fmt::print(stderr, "nfqtrace-client: {}\n", reason);
-    return 1;
-  };
+  const cli::ErrorReporter fail("nfqtrace-client");
   auto endpoint = sys::parse_endpoint(options.server);
-  if (!endpoint) {
-    fmt::print(stderr, "nfqtrace-client: expected HOST:PORT or [IPv6]:PORT, got '{}'\n", options.server);
-    return 2;
-  }
-  std::string error;
-  auto writer = cli::ResultWriter::open(options.log_file, error);
-  if (!writer) {
-    fmt::print(stderr, "nfqtrace-client: {}\n", error);
-    return 2;
-  }
-  if (auto s = sys::pass_capabilities_to_children(); !s) return fail(cli::explain(s.error()));
-  auto loop = sys::EventLoop::create();
-  if (!loop) return fail(cli::explain(loop.error()));
+  if (!endpoint)
+    return fail(fmt::format("expected HOST:PORT or [IPv6]:PORT, got '{}'", options.server), 2);
+  auto started = cli::start_tool(options.log_file, fail);
+  if (auto* status = std::get_if<int>(&started)) return *status;
+  auto& [writer, loop] = std::get<cli::ToolStart>(started);
   auto socket = connect_to(*endpoint, options.connect_timeout);
   if (!socket) return fail(socket.error().message());
   auto flow = sys::connection_flow(socket->get());
@@ -232,23 +222,23 @@ int run_client(const ClientOptions& options) {
   rules.log_all_peer_acks = tracer_options.trace.mode == core::Mode::mangle;
   tracer_options.rules = rules;
 
-  Printer printer(options.format, *writer);
+  Printer printer(options.format, writer);
   ForwardSink sink(printer);
   auto tracer = runtime::Tracer::create(tracer_options, sink);
-  if (!tracer) return fail(cli::explain(tracer.error()));
-  if (auto s = (*tracer)->attach(*loop); !s) return fail(cli::explain(s.error()));
+  if (!tracer) return fail(tracer.error());
+  if (auto s = (*tracer)->attach(loop); !s) return fail(s.error());
 
-  if (auto s = sys::drop_privileges(options.user); !s) return fail(cli::explain(s.error()));
-  Client client(options, *loop, std::move(*socket), std::move(*timer), printer);
+  if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
+  Client client(options, loop, std::move(*socket), std::move(*timer), printer);
   sink.client = &client;
-  loop->on_signal([&](int) { client.interrupt(); });
+  loop.on_signal([&](int) { client.interrupt(); });
   auto failure = client.run(**tracer);
   sink.client = nullptr;
   (void)(*tracer)->shutdown();
   if (failure) return fail(failure->reason);
 
   if (options.format == cli::Format::text && printer.forward && printer.reverse)
-    writer->write(output::compare_text(*printer.forward, *printer.reverse));
+    writer.write(output::compare_text(*printer.forward, *printer.reverse));
   return 0;
 }
 

@@ -60,9 +60,6 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   auto parsed = parse(argc, argv);
-  if (auto* exit = std::get_if<cli::Exit>(&parsed)) {
-    std::fputs(exit->message.c_str(), exit->status == 0 ? stdout : stderr);
-    return exit->status;
-  }
+  if (auto* exit = std::get_if<cli::Exit>(&parsed)) return cli::print_exit(*exit);
   return client::run_client(std::get<client::ClientOptions>(parsed));
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "../common/console.hpp"
+#include "../common/tool_start.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
 #include "nfqtrace/sys/privileges.hpp"
@@ -70,50 +71,20 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   auto parsed = parse(argc, argv);
-  if (auto* exit = std::get_if<cli::Exit>(&parsed)) {
-    std::fputs(exit->message.c_str(), exit->status == 0 ? stdout : stderr);
-    return exit->status;
-  }
+  if (auto* exit = std::get_if<cli::Exit>(&parsed)) return cli::print_exit(*exit);
   auto& options = std::get<server::ServerOptions>(parsed);
-  std::string error;
-  auto writer = cli::ResultWriter::open(options.log_file, error);
-  if (!writer) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", error);
-    return 2;
-  }
-
-  if (auto s = sys::pass_capabilities_to_children(); !s) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
-    return 1;
-  }
-  auto loop = sys::EventLoop::create();
-  if (!loop) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(loop.error()));
-    return 1;
-  }
-  auto server = server::Server::create(options, *loop, *writer);
-  if (!server) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(server.error()));
-    return 1;
-  }
-  if (auto s = sys::drop_privileges(options.user); !s) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
-    return 1;
-  }
-  loop->on_signal([&](int) { loop->stop(); });
+  const cli::ErrorReporter fail("nfqtrace-server");
+  auto started = cli::start_tool(options.log_file, fail);
+  if (auto* status = std::get_if<int>(&started)) return *status;
+  auto& [writer, loop] = std::get<cli::ToolStart>(started);
+  auto server = server::Server::create(options, loop, writer);
+  if (!server) return fail(server.error());
+  if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
+  loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace-server: listening on port {}\n", options.port);
   int status = 0;
-  if (auto s = loop->run(); !s) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(s.error()));
-    status = 1;
-  }
-  if (auto s = (*server)->shutdown(); !s) {
-    fmt::print(stderr, "nfqtrace-server: removing rules: {}\n", cli::explain(s.error()));
-    status = 1;
-  }
-  if (const auto& fatal = (*server)->fatal()) {
-    fmt::print(stderr, "nfqtrace-server: {}\n", cli::explain(*fatal));
-    status = 1;
-  }
+  if (auto s = loop.run(); !s) status = fail(s.error());
+  if (auto s = (*server)->shutdown(); !s) status = fail("removing rules: " + cli::explain(s.error()));
+  if (const auto& fatal = (*server)->fatal()) status = fail(*fatal);
   return status;
 }

@@ -13,6 +13,7 @@
 #include "nfqtrace/sys/privileges.hpp"
 #include "../common/console.hpp"
 #include "../common/summary.hpp"
+#include "../common/tool_start.hpp"
 #include "options.hpp"
 
 namespace {
@@ -37,58 +38,29 @@ class ConsoleSink final : public runtime::ResultSink {
   cli::ResultWriter& out_;
 };
 
-using cli::explain;
-
 }  // namespace
 
 int main(int argc, char** argv) {
   auto parsed = cli::parse_options(argc, argv);
-  if (auto* exit = std::get_if<cli::Exit>(&parsed)) {
-    std::fputs(exit->message.c_str(), exit->status == 0 ? stdout : stderr);
-    return exit->status;
-  }
+  if (auto* exit = std::get_if<cli::Exit>(&parsed)) return cli::print_exit(*exit);
   cli::Options& options = std::get<cli::Options>(parsed);
+  const cli::ErrorReporter fail("nfqtrace");
 
   if (options.tracer.rules && options.tracer.rules->out_interface &&
       if_nametoindex(options.tracer.rules->out_interface->c_str()) == 0) {
-    fmt::print(stderr, "nfqtrace: --interface: no interface named '{}'\n",
-               *options.tracer.rules->out_interface);
-    return 2;
+    return fail(fmt::format("--interface: no interface named '{}'",
+                            *options.tracer.rules->out_interface), 2);
   }
 
-  std::string error;
-  auto writer = cli::ResultWriter::open(options.log_file, error);
-  if (!writer) {
-    fmt::print(stderr, "nfqtrace: {}\n", error);
-    return 2;
-  }
-
-  if (auto s = sys::pass_capabilities_to_children(); !s) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
-    return 1;
-  }
-  // Signals are blocked from here on and arrive as events, so an interrupt
-  // during set-up still ends in a clean shutdown.
-  auto loop = sys::EventLoop::create();
-  if (!loop) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(loop.error()));
-    return 1;
-  }
-  ConsoleSink sink(options.format, *writer);
+  auto started = cli::start_tool(options.log_file, fail);
+  if (auto* status = std::get_if<int>(&started)) return *status;
+  auto& [writer, loop] = std::get<cli::ToolStart>(started);
+  ConsoleSink sink(options.format, writer);
   auto tracer = runtime::Tracer::create(options.tracer, sink);
-  if (!tracer) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(tracer.error()));
-    return 1;
-  }
-  if (auto s = (*tracer)->attach(*loop); !s) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
-    return 1;
-  }
-  if (auto s = sys::drop_privileges(options.user); !s) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
-    return 1;
-  }
-  loop->on_signal([&](int) { loop->stop(); });
+  if (!tracer) return fail(tracer.error());
+  if (auto s = (*tracer)->attach(loop); !s) return fail(s.error());
+  if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
+  loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",
              options.tracer.queue.queue_id, core::to_string(options.tracer.trace.mode));
   if (const auto stale = (*tracer)->counters().stale_marks_cleared; stale > 0)
@@ -97,19 +69,10 @@ int main(int argc, char** argv) {
 
   int status = 0;
   if (!(*tracer)->done()) {
-    if (auto s = loop->run(); !s) {
-      fmt::print(stderr, "nfqtrace: {}\n", explain(s.error()));
-      status = 1;
-    }
+    if (auto s = loop.run(); !s) status = fail(s.error());
   }
-  if (const auto& fatal = (*tracer)->fatal()) {
-    fmt::print(stderr, "nfqtrace: {}\n", explain(*fatal));
-    status = 1;
-  }
-  if (auto s = (*tracer)->shutdown(); !s) {
-    fmt::print(stderr, "nfqtrace: removing rules: {}\n", explain(s.error()));
-    status = 1;
-  }
+  if (const auto& fatal = (*tracer)->fatal()) status = fail(*fatal);
+  if (auto s = (*tracer)->shutdown(); !s) status = fail("removing rules: " + cli::explain(s.error()));
   std::fputs(cli::run_summary("nfqtrace", **tracer).c_str(), stderr);
   return status;
 }
