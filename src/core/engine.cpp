@@ -415,12 +415,12 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   settle(key, at);
 }
 
-void Engine::on_icmp(const wire::IcmpError& error, Instant at) {
+bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   const wire::QuotedTcp& q = error.quote;
   auto it = flows_.find(FlowKey{q.src, q.dst, q.sport, q.dport});
   if (it == flows_.end() || !it->second.trace) {
     ++(it == flows_.end() ? counters_.icmp_no_flow : counters_.icmp_no_trace);
-    return;
+    return false;
   }
   Reply reply;
   reply.addr = error.from;
@@ -432,12 +432,14 @@ void Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   reply.quoted_ttl = q.ttl;
   const ProbeIdentity id{q.seq, q.ip_payload_len,
                          q.family == wire::Family::v4 ? q.ip_id : std::uint16_t{0}};
-  switch (it->second.trace->on_icmp(id, reply)) {
+  const IcmpMatch match = it->second.trace->on_icmp(id, reply);
+  switch (match) {
     case IcmpMatch::matched: ++counters_.icmp_matched; break;
     case IcmpMatch::no_probe: ++counters_.icmp_no_probe; break;
     case IcmpMatch::repeated: ++counters_.icmp_repeated; break;
   }
   settle(it->first, at);
+  return match != IcmpMatch::no_probe;
 }
 
 void Engine::on_timer(Instant now) {

@@ -16,7 +16,7 @@ namespace nfqtrace::runtime {
 
 struct Tracer::Impl {
   Impl(const TracerOptions& o, ResultSink& s, sys::NfQueue q, sys::NfLog l, sys::ProbeSender p,
-       sys::IcmpReceiver i4, std::optional<sys::IcmpReceiver> i6)
+       std::optional<sys::IcmpReceiver> i4, std::optional<sys::IcmpReceiver> i6)
       : options(o),
         sink(s),
         engine(o.trace, o.filter),
@@ -32,7 +32,8 @@ struct Tracer::Impl {
   sys::NfQueue queue;
   sys::NfLog log;
   sys::ProbeSender sender;
-  sys::IcmpReceiver icmp4;
+  // Without our rules (the queue then sees no ICMP): raw ICMP sockets.
+  std::optional<sys::IcmpReceiver> icmp4;
   std::optional<sys::IcmpReceiver> icmp6;
   std::optional<sys::Rules> rules;
   std::optional<sys::RuleKeeper> keeper;  // removes the rules when we end
@@ -56,6 +57,15 @@ struct Tracer::Impl {
 
   void on_queued(const sys::QueuedPacket& qp, core::Instant now) {
     ++counters.queue_packets;
+    if (qp.out_ifindex == 0) {  // arrived at this host: an ICMP error, if anything we read
+      auto icmp = wire::parse_icmp_packet(qp.data, qp.wire_len);
+      if (icmp) return on_queued_icmp(qp, *icmp);
+      if (icmp.error() != wire::ParseError::not_icmp_error) {
+        counters.icmp_unreadable.add(icmp.error());
+        queue.accept(qp.id);
+        return;
+      }
+    }
     auto packet = wire::parse_tcp_packet(qp.data, qp.wire_len);
     if (!packet) {
       counters.queue_unreadable.add(packet.error());
@@ -72,6 +82,20 @@ struct Tracer::Impl {
       if (checksum_ok && wire::set_ttl(whole, *verdict.set_ttl) &&
           queue.accept_modified(qp.id, whole))
         return;
+      ++counters.verdict_errors;
+    }
+    queue.accept(qp.id);
+  }
+
+  // An ICMP error that answers a probe is ours alone: dropped here, the
+  // connection's TCP never takes it for a soft error of its own (nor, with
+  // IP_RECVERR, hands it to the application). Anything else goes on.
+  void on_queued_icmp(const sys::QueuedPacket& qp, const wire::IcmpError& error) {
+    if (engine.on_icmp(error, sys::arrival_time(qp))) {
+      if (queue.drop(qp.id)) {
+        ++counters.icmp_withheld;
+        return;
+      }
       ++counters.verdict_errors;
     }
     queue.accept(qp.id);
@@ -194,14 +218,19 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   if (!log) return log.error();
   auto sender = sys::ProbeSender::open(options.probe_mark);
   if (!sender) return sender.error();
-  auto icmp4 = sys::IcmpReceiver::open(wire::Family::v4);
-  if (!icmp4) return icmp4.error();
-  std::optional<sys::IcmpReceiver> icmp6;
-  if (auto r = sys::IcmpReceiver::open(wire::Family::v6)) icmp6.emplace(std::move(*r));
+  // With our rules the queue hands us the ICMP errors; without, raw sockets.
+  std::optional<sys::IcmpReceiver> icmp4, icmp6;
+  if (!options.rules) {
+    auto r4 = sys::IcmpReceiver::open(wire::Family::v4);
+    if (!r4) return r4.error();
+    icmp4.emplace(std::move(*r4));
+    if (auto r6 = sys::IcmpReceiver::open(wire::Family::v6)) icmp6.emplace(std::move(*r6));
+  }
 
   // With our own rules, a flow whose trace is over skips the queue: its
   // connection gets the mark bits in conntrack, which the rules match first.
   TracerOptions effective = options;
+  if (effective.rules) effective.rules->queue_icmp = true;
   std::optional<sys::ConntrackMarker> conntrack;
   std::uint64_t stale_marks = 0;
   if (options.rules) {
@@ -215,7 +244,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
     }
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),
-                                     std::move(*sender), std::move(*icmp4), std::move(icmp6));
+                                     std::move(*sender), std::move(icmp4), std::move(icmp6));
   impl->conntrack = std::move(conntrack);
   impl->counters.stale_marks_cleared = stale_marks;
   if (effective.rules) {
@@ -241,7 +270,9 @@ sys::Status Tracer::attach(sys::EventLoop& loop) {
   i.loop = &loop;
   if (auto s = loop.watch(i.queue.fd(), [&i] { i.on_queue_readable(); }); !s) return s;
   if (auto s = loop.watch(i.log.fd(), [&i] { i.on_log_readable(); }); !s) return s;
-  if (auto s = loop.watch(i.icmp4.fd(), [&i] { i.on_icmp_readable(i.icmp4); }); !s) return s;
+  if (i.icmp4) {
+    if (auto s = loop.watch(i.icmp4->fd(), [&i] { i.on_icmp_readable(*i.icmp4); }); !s) return s;
+  }
   if (i.icmp6) {
     if (auto s = loop.watch(i.icmp6->fd(), [&i] { i.on_icmp_readable(*i.icmp6); }); !s) return s;
   }

@@ -1,6 +1,8 @@
 #include "netfilter_socket.hpp"
 
+#include <endian.h>
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink_log.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -10,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 #include <utility>
+
+#include "nfqtrace/sys/clock.hpp"
 
 namespace nfqtrace::sys::detail {
 
@@ -144,6 +148,32 @@ std::vector<std::uint64_t> proc_netfilter_row(const char* path, std::uint32_t id
     if (!row.empty() && row.front() == id) return row;
   }
   return {};
+}
+
+namespace {
+// A kernel stamp further than this from our clock is not trusted (a
+// monotonic EDT stamp on an output path would be decades off).
+constexpr auto plausible_stamp_age = std::chrono::minutes(1);
+}  // namespace
+
+std::int64_t stamp_ns(const nlattr* stamp_attribute) {
+  if (stamp_attribute == nullptr ||
+      mnl_attr_get_payload_len(stamp_attribute) < sizeof(nfulnl_msg_packet_timestamp)) {
+    return 0;
+  }
+  nfulnl_msg_packet_timestamp stamp{};
+  std::memcpy(&stamp, mnl_attr_get_payload(stamp_attribute), sizeof stamp);
+  const auto seconds = static_cast<std::int64_t>(be64toh(stamp.sec));
+  const auto micros = static_cast<std::int64_t>(be64toh(stamp.usec));
+  return seconds * 1'000'000'000 + micros * 1'000;
+}
+
+core::Instant arrival_time(std::int64_t realtime_ns) {
+  const core::Instant read_time = sys::now();
+  if (realtime_ns == 0) return read_time;
+  const core::Duration age = read_time.wall - core::Duration(realtime_ns);
+  if (age > plausible_stamp_age || age < -plausible_stamp_age) return read_time;
+  return sys::instant_from_realtime(realtime_ns);
 }
 
 }  // namespace nfqtrace::sys::detail

@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "nfqtrace/core/time.hpp"
 #include "nfqtrace/sys/error.hpp"
 
 struct mnl_socket;
+struct nlattr;
 
 namespace nfqtrace::sys::detail {
 
@@ -72,6 +74,12 @@ void for_each_message(std::span<const char> datagram, OnMessage&& on_message) {
     message = next_message(message, remaining);
   }
 }
+
+// The kernel's stamp of a packet (NFULA_TIMESTAMP and NFQA_TIMESTAMP share
+// their layout), in realtime nanoseconds; 0 when there is none.
+std::int64_t stamp_ns(const nlattr* stamp_attribute);
+// When a packet arrived: its stamp, else (none, or not plausible) now.
+core::Instant arrival_time(std::int64_t stamp_ns);
 
 // The error code an NLMSG_ERROR message carries (0 for a plain ACK).
 int error_code_of(const nlmsghdr& message);

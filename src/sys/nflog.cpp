@@ -22,9 +22,6 @@ namespace {
 
 constexpr const char* proc_log_path = "/proc/net/netfilter/nfnetlink_log";
 constexpr std::size_t receive_buffer_size = 0x10000 + 8192;
-// A kernel stamp further than this from our clock is not trusted (a
-// monotonic EDT stamp on an output path would be decades off).
-constexpr auto plausible_stamp_age = std::chrono::minutes(1);
 
 // The packet's full length from its IP header: NFLOG, unlike NFQUEUE, does
 // not say how long a packet it cut was. A GRO packet beyond 64 KiB (BIG TCP)
@@ -37,22 +34,6 @@ std::uint32_t length_from_ip_header(wire::Bytes data) {
   if (version == 4 && data.size() >= 20) total = wire::load16(data, 2);
   if (version == 6 && data.size() >= 40) total = 40u + wire::load16(data, 4);
   return std::max(total, captured);
-}
-
-core::Instant arrival_time(const nlattr* stamp_attribute) {
-  if (stamp_attribute == nullptr ||
-      mnl_attr_get_payload_len(stamp_attribute) < sizeof(nfulnl_msg_packet_timestamp)) {
-    return sys::now();
-  }
-  nfulnl_msg_packet_timestamp stamp{};
-  std::memcpy(&stamp, mnl_attr_get_payload(stamp_attribute), sizeof stamp);
-  const auto seconds = static_cast<std::int64_t>(be64toh(stamp.sec));
-  const auto micros = static_cast<std::int64_t>(be64toh(stamp.usec));
-  const std::int64_t realtime_ns = seconds * 1'000'000'000 + micros * 1'000;
-  const core::Instant read_time = sys::now();
-  const core::Duration age = read_time.wall - core::Duration(realtime_ns);
-  if (age > plausible_stamp_age || age < -plausible_stamp_age) return read_time;
-  return sys::instant_from_realtime(realtime_ns);
 }
 
 }  // namespace
@@ -86,7 +67,7 @@ struct NfLog::Impl {
     packet.data = wire::Bytes(static_cast<const std::uint8_t*>(mnl_attr_get_payload(payload)),
                               mnl_attr_get_payload_len(payload));
     packet.wire_len = length_from_ip_header(packet.data);
-    packet.at = arrival_time(attributes[NFULA_TIMESTAMP]);
+    packet.at = detail::arrival_time(detail::stamp_ns(attributes[NFULA_TIMESTAMP]));
     return true;
   }
 };

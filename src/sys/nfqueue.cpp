@@ -145,6 +145,7 @@ struct NfQueue::Impl {
       packet.checksum_not_ready = (info & NFQA_SKB_CSUMNOTREADY) != 0;
       packet.gso = (info & NFQA_SKB_GSO) != 0;
     }
+    packet.stamp_ns = detail::stamp_ns(attributes[NFQA_TIMESTAMP]);
     return true;
   }
 };
@@ -261,7 +262,23 @@ Status NfQueue::accept_modified(std::uint32_t id, wire::Bytes whole_packet) {
   return Ok{};
 }
 
+Status NfQueue::drop(std::uint32_t id) {
+  Impl& impl = *impl_;
+  if (Status flushed = impl.flush(); !flushed) return flushed;
+  alignas(nlmsghdr) std::array<char, verdict_header_room> buffer{};
+  nlmsghdr* message = nfq_nlmsg_put(buffer.data(), NFQNL_MSG_VERDICT, impl.queue_id);
+  nfq_nlmsg_verdict_put(message, static_cast<int>(id), NF_DROP);
+  if (Status sent = impl.socket.send(message); !sent) {
+    return Error::from_errno("send NFQUEUE drop verdict", sent.error().code);
+  }
+  return Ok{};
+}
+
 Status NfQueue::flush_verdicts() { return impl_->flush(); }
+
+core::Instant arrival_time(const QueuedPacket& packet) {
+  return detail::arrival_time(packet.stamp_ns);
+}
 
 Result<QueueCounters> NfQueue::counters() const {
   // queue_num peer_portid queue_total copy_mode copy_range queue_dropped

@@ -118,6 +118,26 @@ std::string install_script(const RuleSpec& spec, Families families) {
   script += bypass;
   if (!dports.empty()) script += log_rules(spec, families, "tcp sport", dports);
   if (!sports.empty()) script += log_rules(spec, families, "tcp dport", sports);
+  if (spec.queue_icmp) {
+    // Errors from routers, so from any address; not "packet too big"; only
+    // those quoting our ports (a quoted IPv4 header without options; IPv6
+    // without extension headers): TCP starts 28 (IPv4) or 48 bytes into
+    // the ICMP message.
+    const std::string queue = fmt::format(" counter queue num {} bypass\n", spec.queue_id);
+    const auto quoting = [&](int tcp_at, bool dport, const std::vector<std::uint16_t>& ports) {
+      return fmt::format(" @th,{},16 {}", (tcp_at + (dport ? 2 : 0)) * 8, port_set(ports));
+    };
+    for (const bool dport : {true, false}) {
+      const auto& ports = dport ? dports : sports;
+      if (ports.empty()) continue;
+      if (families.v4)
+        script += "\t\tmeta l4proto icmp icmp type { time-exceeded, destination-unreachable }" +
+                  quoting(28, dport, ports) + queue;
+      if (families.v6)
+        script += "\t\tmeta l4proto ipv6-icmp icmpv6 type { time-exceeded, destination-unreachable }" +
+                  quoting(48, dport, ports) + queue;
+    }
+  }
   return script + "\t}\n}\n";
 }
 
@@ -131,26 +151,17 @@ std::uint64_t queue_rule_packets(std::string_view listing) {
   // table inet nfqtrace_q0 {
   // 	chain out {
   // 		... tcp dport 80 counter packets 12 bytes 3456 queue flags bypass to 0
-  // (older nft: "queue num 0 bypass"). Only the queue rules of chain out
-  // count; "queue-threshold" of a log rule is another word.
+  // (older nft: "queue num 0 bypass"). The queue rules of both chains count
+  // (the queue numbers the ICMP errors it takes too); "queue-threshold" of a
+  // log rule is another word.
   std::uint64_t total = 0;
-  bool in_out_chain = false;
   std::size_t start = 0;
   while (start < listing.size()) {
     std::size_t end = listing.find('\n', start);
     if (end == std::string_view::npos) end = listing.size();
     const auto line = words(listing.substr(start, end - start));
     start = end + 1;
-    if (line.empty()) continue;
-    if (line[0] == "chain") {
-      in_out_chain = line.size() >= 2 && line[1] == "out";
-      continue;
-    }
-    if (line.size() == 1 && line[0] == "}") {
-      in_out_chain = false;
-      continue;
-    }
-    if (!in_out_chain || std::find(line.begin(), line.end(), "queue") == line.end()) continue;
+    if (std::find(line.begin(), line.end(), "queue") == line.end()) continue;
     for (std::size_t i = 0; i + 2 < line.size(); ++i) {
       if (line[i] != "counter" || line[i + 1] != "packets") continue;
       std::uint64_t packets = 0;

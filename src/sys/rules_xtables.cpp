@@ -141,6 +141,32 @@ std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::u
          " --tcp-option 5 --tcp-flags FIN,RST NONE" + log;
 }
 
+// Time-exceeded and destination-unreachable (not "packet too big", which
+// ICMPv6 keeps apart and path MTU discovery needs) from anywhere (routers
+// answer from their own addresses), that quote a TCP packet of ours: its
+// destination port (`quoted_dport`) or source port. Errors about anything
+// else never reach us, and stay for another instance's rules. The quoted
+// ports, in iptables-save's spelling of u32: IPv4 skips both IP headers by
+// their IHL; IPv6 takes them without extension headers (40 + 8 + 40).
+std::string icmp_queue_rule(const RuleSpec& spec, wire::Family family, bool quoted_dport,
+                            std::uint16_t port) {
+  const std::string start = "-A " + in_chain(spec.queue_id);
+  const std::string queue = fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
+  const std::string port_word = quoted_dport ? "&0xffff" : ">>0x10";
+  std::string rules;
+  if (family == wire::Family::v4) {
+    for (const char* type : {"11", "3"})
+      rules += fmt::format("{} -p icmp -m icmp --icmp-type {} -m u32 --u32 "
+                           "\"0x0>>0x16&0x3c@0x8>>0x16&0x3c@0x8{}={:#x}\"{}",
+                           start, type, port_word, port, queue);
+  } else {
+    for (const char* type : {"3", "1"})
+      rules += fmt::format("{} -p ipv6-icmp -m icmp6 --icmpv6-type {} -m u32 --u32 \"0x58{}={:#x}\"{}",
+                           start, type, port_word, port, queue);
+  }
+  return rules;
+}
+
 }  // namespace
 
 std::optional<Tools> find_tools(wire::Family family) {
@@ -165,7 +191,9 @@ Status check_usable(wire::Family family) {
 }
 
 std::uint64_t queue_rule_packets(std::string_view saved, std::uint16_t queue_id) {
+  // Both chains: the queue numbers the ICMP errors it takes too.
   const std::string ours = "-A " + out_chain(queue_id) + " ";
+  const std::string ours_in = "-A " + in_chain(queue_id) + " ";
   std::uint64_t total = 0;
   for (std::string_view line : split(saved, '\n')) {
     // "[packets:bytes] -A NFQTRACE-Q0-OUT ... -j NFQUEUE ..."
@@ -173,7 +201,8 @@ std::uint64_t queue_rule_packets(std::string_view saved, std::uint16_t queue_id)
     const auto close = line.find("] ");
     if (close == std::string_view::npos) continue;
     const std::string_view rule = line.substr(close + 2);
-    if (rule.substr(0, ours.size()) != ours || rule.find("-j NFQUEUE") == std::string_view::npos)
+    if ((!rule.starts_with(ours) && !rule.starts_with(ours_in)) ||
+        rule.find("-j NFQUEUE") == std::string_view::npos)
       continue;
     const std::string_view counts = line.substr(1, close - 1);
     std::uint64_t packets = 0;
@@ -218,7 +247,7 @@ Leftovers find_leftovers(std::string_view saved, std::uint16_t queue_id) {
   return found;
 }
 
-std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
+std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wire::Family family) {
   const std::string out = out_chain(spec.queue_id), in = in_chain(spec.queue_id);
   std::string script = "*mangle\n";
   for (const std::string& chain : {out, in}) {
@@ -239,6 +268,10 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
   for (std::uint16_t port : unique_ports(spec.sports)) script += queue_rule(spec, "--sport", port);
   for (std::uint16_t port : unique_ports(spec.dports)) script += log_rules(spec, "--sport", port);
   for (std::uint16_t port : unique_ports(spec.sports)) script += log_rules(spec, "--dport", port);
+  if (spec.queue_icmp) {
+    for (std::uint16_t port : unique_ports(spec.dports)) script += icmp_queue_rule(spec, family, true, port);
+    for (std::uint16_t port : unique_ports(spec.sports)) script += icmp_queue_rule(spec, family, false, port);
+  }
   // Last in POSTROUTING: an accept verdict from the queue ends the packet's
   // walk through this table, so rules after ours (TCPMSS, DSCP, ...) would be
   // skipped; last, they have run and we see the packet as it leaves.
@@ -246,6 +279,9 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers) {
   // First in INPUT: NFLOG lets the packet go on, and no earlier ACCEPT can
   // hide the peer's packets from us.
   script += "-I INPUT 1 -p tcp -j " + in + "\n";
+  if (spec.queue_icmp)
+    script += fmt::format("-I INPUT 1 -p {} -j {}\n",
+                          family == wire::Family::v4 ? "icmp" : "ipv6-icmp", in);
   return script + "COMMIT\n";
 }
 
@@ -257,7 +293,7 @@ std::string removal_script(const Leftovers& leftovers) {
 
 Status install(const RuleSpec& spec, wire::Family family) {
   return apply(family, spec.queue_id, [&](const Leftovers& leftovers) -> std::optional<std::string> {
-    return install_script(spec, leftovers);
+    return install_script(spec, leftovers, family);
   });
 }
 

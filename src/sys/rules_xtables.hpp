@@ -41,7 +41,8 @@ struct Leftovers {
 Leftovers find_leftovers(std::string_view saved, std::uint16_t queue_id);
 
 // iptables-restore --noflush input: clears `leftovers`, then adds the rules.
-std::string install_script(const RuleSpec& spec, const Leftovers& leftovers);
+std::string install_script(const RuleSpec& spec, const Leftovers& leftovers,
+                           wire::Family family = wire::Family::v4);
 // iptables-restore --noflush input that removes `leftovers`.
 std::string removal_script(const Leftovers& leftovers);
 

@@ -48,19 +48,54 @@ struct QuoteSplit {
   Bytes quote;
   Bytes extensions;
 };
-Parsed<QuoteSplit> split_rfc4884(Bytes body, std::size_t length_units, std::size_t unit) {
+// A message whose copy was `cut` short may have lost its extensions, not
+// its quote.
+Parsed<QuoteSplit> split_rfc4884(Bytes body, std::size_t length_units, std::size_t unit,
+                                 bool cut) {
   if (length_units == 0) return QuoteSplit{body, {}};
   const std::size_t quote_len = length_units * unit;
-  if (quote_len < 128 || quote_len > body.size()) return ParseError::bad_extension;
+  if (quote_len < 128) return ParseError::bad_extension;
+  if (cut) return QuoteSplit{body.first(std::min(quote_len, body.size())), {}};
+  if (quote_len > body.size()) return ParseError::bad_extension;
   Bytes ext = body.subspan(quote_len);
   // Extension header: version 2, reserved, checksum; at least one object header.
   if (ext.size() < 8 || (ext[0] >> 4) != 2) return ParseError::bad_extension;
   return QuoteSplit{body.first(quote_len), ext};
 }
 
+Parsed<IcmpError> parse_icmp4_copy(Bytes datagram, bool cut);
+Parsed<IcmpError> parse_icmp6_copy(Bytes message, const Address& from, const Address& to,
+                                   std::uint8_t hop_limit, bool cut);
+
 }  // namespace
 
-Parsed<IcmpError> parse_icmp4(Bytes datagram) {
+Parsed<IcmpError> parse_icmp4(Bytes datagram) { return parse_icmp4_copy(datagram, false); }
+
+Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address& to,
+                              std::uint8_t hop_limit) {
+  return parse_icmp6_copy(message, from, to, hop_limit, false);
+}
+
+Parsed<IcmpError> parse_icmp_packet(Bytes packet, std::uint32_t wire_len) {
+  auto ip = detail::parse_ip_header(packet);
+  if (!ip) return ip.error();
+  const bool cut = wire_len > packet.size();
+  if (ip->family == Family::v4) {
+    if (ip->protocol != 1) return ParseError::not_icmp_error;
+    return parse_icmp4_copy(packet, cut);
+  }
+  if (ip->protocol != 58 || ip->later_fragment) return ParseError::not_icmp_error;
+  Bytes message = packet.subspan(ip->header_len);
+  // The IPv6 payload length covers the extension headers and the message.
+  const std::size_t ext_len = ip->header_len - 40u;
+  if (ip->length_field >= ext_len && ip->length_field - ext_len < message.size())
+    message = message.first(ip->length_field - ext_len);
+  return parse_icmp6_copy(message, ip->src, ip->dst, ip->ttl, cut);
+}
+
+namespace {
+
+Parsed<IcmpError> parse_icmp4_copy(Bytes datagram, bool cut) {
   auto outer = detail::parse_ip_header(datagram);
   if (!outer) return outer.error();
   if (outer->family != Family::v4) return ParseError::bad_version;
@@ -87,7 +122,7 @@ Parsed<IcmpError> parse_icmp4(Bytes datagram) {
   // Byte 5 is the RFC 4884 length in 32-bit words (not for "fragmentation
   // needed", whose bytes 6-7 are the next-hop MTU).
   const std::size_t units = (e.type == 3 && e.code == 4) ? 0 : icmp[5];
-  auto split = split_rfc4884(icmp.subspan(8), units, 4);
+  auto split = split_rfc4884(icmp.subspan(8), units, 4, cut);
   if (!split) return split.error();
   auto quote = parse_quote(split->quote, Family::v4);
   if (!quote) return quote.error();
@@ -96,8 +131,8 @@ Parsed<IcmpError> parse_icmp4(Bytes datagram) {
   return e;
 }
 
-Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address& to,
-                              std::uint8_t hop_limit) {
+Parsed<IcmpError> parse_icmp6_copy(Bytes message, const Address& from, const Address& to,
+                                   std::uint8_t hop_limit, bool cut) {
   if (from.family != Family::v6 || to.family != Family::v6) return ParseError::bad_version;
   if (message.size() < 8) return ParseError::truncated;
   IcmpError e;
@@ -115,7 +150,7 @@ Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address&
     return ParseError::not_icmp_error;
   }
   // Byte 4 is the RFC 4884 length in 64-bit words.
-  auto split = split_rfc4884(message.subspan(8), message[4], 8);
+  auto split = split_rfc4884(message.subspan(8), message[4], 8, cut);
   if (!split) return split.error();
   auto quote = parse_quote(split->quote, Family::v6);
   if (!quote) return quote.error();
@@ -124,4 +159,5 @@ Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address&
   return e;
 }
 
+}  // namespace
 }  // namespace nfqtrace::wire

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "nfqtrace/sys/rules.hpp"
+#include "test_support.hpp"
 // Internal: the nft script, checked by nft itself even where the kernel lacks
 // the queue expression and the nft back end cannot be installed.
 #include "../../src/sys/rules_nft.hpp"
@@ -29,18 +30,10 @@
 namespace nfqtrace::sys {
 namespace {
 
-// Runs a shell command for the test's own checks (the code under test never
-// uses a shell) and returns its stdout.
-std::string shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  ::pclose(pipe);
-  return out;
-}
+// The test's own checks run shell commands (the code under test never uses
+// a shell); capture() returns the command's stdout.
+using testing::capture;
+using testing::ScopedEnv;
 
 bool succeeds(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
 
@@ -59,31 +52,11 @@ std::vector<std::string> lines_with(const std::string& text, const std::string& 
 
 // Our lines in `iptables-save -t mangle` (tool "iptables") or ip6tables-save.
 std::set<std::string> saved_rules(const std::string& tool = "iptables", const std::string& needle = "NFQTRACE") {
-  const auto found = lines_with(shell(tool + "-save -t mangle 2>/dev/null"), needle);
+  const auto found = lines_with(capture(tool + "-save -t mangle 2>/dev/null"), needle);
   return {found.begin(), found.end()};
 }
 
 std::size_t nfqtrace_lines(const std::string& tool = "iptables") { return saved_rules(tool).size(); }
-
-// Sets an environment variable for one test, then puts the old value back.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) ::setenv(name, value, 1);
-    else ::unsetenv(name);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (old_) ::setenv(name_, old_->c_str(), 1);
-    else ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 wire::Address address(const char* text) { return *wire::Address::parse(text); }
 
@@ -91,25 +64,14 @@ bool one_line(const std::string& message) {
   return !message.empty() && message.find('\n') == std::string::npos;
 }
 
-// The xtables tests force that back end (on a machine whose kernel has the
-// nft queue expression, nftables would otherwise be chosen) and clear the
-// queue ids they used whatever happens.
-class RulesXtables : public ::testing::Test {
+class RulesXtables : public testing::XtablesRulesTest {
  protected:
-  void TearDown() override {
-    for (std::uint16_t id : used_) (void)Rules::remove_leftovers(id);
-  }
   RuleSpec spec(std::uint16_t queue_id) {
-    used_.push_back(queue_id);
     RuleSpec s;
-    s.queue_id = queue_id;
+    s.queue_id = use_queue(queue_id);
     s.nflog_group = queue_id;
     return s;
   }
-
- private:
-  ScopedEnv backend_{"NFQTRACE_RULES_BACKEND", "xtables"};
-  std::vector<std::uint16_t> used_;
 };
 
 TEST_F(RulesXtables, InstallShowsTheSelection) {
@@ -191,6 +153,40 @@ TEST_F(RulesXtables, WithoutHostBothFamiliesAndAllAcksWhenAsked) {
   }
 }
 
+TEST_F(RulesXtables, IcmpErrorsQuotingOurPortsGoThroughTheQueueWhenAskedButNotPacketTooBig) {
+  RuleSpec s = spec(8);
+  s.dports = {22};
+  s.sports = {8080};
+  s.queue_icmp = true;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  const std::string queue = " -j NFQUEUE --queue-num 8 --queue-bypass";
+  // The quoted TCP header's destination port (22 = 0x16) or source port
+  // (8080 = 0x1f90), past both IP headers.
+  const std::string v4_dport = " -m u32 --u32 \"0x0>>0x16&0x3c@0x8>>0x16&0x3c@0x8&0xffff=0x16\"";
+  const std::string v4_sport = " -m u32 --u32 \"0x0>>0x16&0x3c@0x8>>0x16&0x3c@0x8>>0x10=0x1f90\"";
+  const auto v4 = saved_rules("iptables");
+  EXPECT_TRUE(v4.count("-A INPUT -p icmp -j NFQTRACE-Q8-IN"));
+  for (const std::string type : {"11", "3"}) {
+    EXPECT_TRUE(v4.count("-A NFQTRACE-Q8-IN -p icmp -m icmp --icmp-type " + type + v4_dport + queue)) << type;
+    EXPECT_TRUE(v4.count("-A NFQTRACE-Q8-IN -p icmp -m icmp --icmp-type " + type + v4_sport + queue)) << type;
+  }
+  const auto v6 = saved_rules("ip6tables");
+  EXPECT_TRUE(v6.count("-A INPUT -p ipv6-icmp -j NFQTRACE-Q8-IN"));
+  for (const std::string type : {"3", "1"}) {
+    EXPECT_TRUE(v6.count("-A NFQTRACE-Q8-IN -p ipv6-icmp -m icmp6 --icmpv6-type " + type +
+                         " -m u32 --u32 \"0x58&0xffff=0x16\"" + queue))
+        << type;
+    EXPECT_TRUE(v6.count("-A NFQTRACE-Q8-IN -p ipv6-icmp -m icmp6 --icmpv6-type " + type +
+                         " -m u32 --u32 \"0x58>>0x10=0x1f90\"" + queue))
+        << type;
+  }
+  for (const std::string& rule : v6) EXPECT_EQ(rule.find("--icmpv6-type 2"), std::string::npos);
+  ASSERT_TRUE(rules->remove());
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+}
+
 TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
   RuleSpec s = spec(9);
   s.dports = {80};
@@ -237,9 +233,9 @@ TEST_F(RulesXtables, InstallReplacesLeftoversOfAKilledRun) {
   auto rules = Rules::install(s);
   ASSERT_TRUE(rules) << rules.error().message();
   const auto saved = saved_rules();
-  EXPECT_EQ(lines_with(shell("iptables-save -t mangle"), "-A POSTROUTING").size(), 1u)
+  EXPECT_EQ(lines_with(capture("iptables-save -t mangle"), "-A POSTROUTING").size(), 1u)
       << "exactly one jump, not three";
-  EXPECT_TRUE(lines_with(shell("iptables-save -t mangle"), "udp").empty()) << "stale rule kept";
+  EXPECT_TRUE(lines_with(capture("iptables-save -t mangle"), "udp").empty()) << "stale rule kept";
   EXPECT_TRUE(saved.count("-A INPUT -p tcp -j NFQTRACE-Q11-IN"));
   EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u) << "the IPv6 leftovers of the earlier run stayed";
 }
@@ -301,13 +297,13 @@ TEST_F(RulesXtables, Ipv6HostGetsIp6tablesRulesOnly) {
       "-A NFQTRACE-Q15-OUT -d 2001:db8::1/128 -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp "
       "--dport 443 -j NFQUEUE --queue-num 15 --queue-bypass"))
       << ::testing::PrintToString(saved);
-  EXPECT_FALSE(lines_with(shell("ip6tables-save -t mangle"), "-s 2001:db8::1/128").empty());
+  EXPECT_FALSE(lines_with(capture("ip6tables-save -t mangle"), "-s 2001:db8::1/128").empty());
 }
 
 // [packets:bytes] of the saved rules (iptables-save -c) whose line has `needle`.
 std::uint64_t packets_matched(const std::string& needle) {
   std::uint64_t total = 0;
-  for (const std::string& line : lines_with(shell("iptables-save -c -t mangle"), needle)) {
+  for (const std::string& line : lines_with(capture("iptables-save -c -t mangle"), needle)) {
     if (line.starts_with("[")) total += std::stoull(line.substr(1));
   }
   return total;
@@ -473,7 +469,7 @@ TEST(RulesNft, InstallAndRemoveTable) {
   auto rules = Rules::install(s);
   ASSERT_TRUE(rules) << rules.error().message();
   EXPECT_EQ(rules->backend(), RulesBackend::nftables);
-  const std::string table = shell("nft list table inet nfqtrace_q18");
+  const std::string table = capture("nft list table inet nfqtrace_q18");
   EXPECT_NE(table.find("queue"), std::string::npos) << table;
   EXPECT_NE(table.find("bypass"), std::string::npos) << table;
   EXPECT_NE(table.find("counter packets"), std::string::npos) << table;
@@ -494,7 +490,7 @@ bool nft_accepts_without_queue(std::string script, std::uint16_t queue_id) {
   const std::string path = "/tmp/nfqtrace-rules-test-" + std::to_string(::getpid()) + ".nft";
   std::ofstream(path) << script;
   const bool accepted = succeeds("nft --check -f " + path);
-  if (!accepted) std::cerr << shell("nft --check -f " + path + " 2>&1");
+  if (!accepted) std::cerr << capture("nft --check -f " + path + " 2>&1");
   ::unlink(path.c_str());
   return accepted;
 }
@@ -543,6 +539,20 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   script = nft::install_script(s, Families{true, false});
   EXPECT_NE(script.find("meta nfproto ipv4 meta mark"), std::string::npos) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+
+  // ICMP errors through the queue too.
+  s.queue_icmp = true;
+  script = nft::install_script(s, Families{true, true});
+  // s selects sport 8080: the quoted source port, 28 (IPv4) or 48 bytes in.
+  EXPECT_NE(script.find("meta l4proto icmp icmp type { time-exceeded, destination-unreachable } "
+                        "@th,224,16 8080 counter queue num 19 bypass"),
+            std::string::npos)
+      << script;
+  EXPECT_NE(script.find("meta l4proto ipv6-icmp icmpv6 type { time-exceeded, "
+                        "destination-unreachable } @th,384,16 8080 counter queue num 19 bypass"),
+            std::string::npos)
+      << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }
 
 // Every queue rule has a counter, and only queue rules have one: the keeper
@@ -570,6 +580,7 @@ TEST(RulesNft, QueueRulesAndOnlyThemCount) {
 // `nft list table` of our table, as nft 1.0 (queue flags bypass to N) and
 // older versions (queue num N bypass) print it, with the log rules'
 // "queue-threshold" in chain in and counters elsewhere that are not ours.
+// Queue rules of both chains count (chain in queues ICMP errors).
 TEST(RulesNft, QueueRulePacketsFromTheListing) {
   const std::string listing =
       "table inet nfqtrace_q0 {\n"
@@ -590,7 +601,7 @@ TEST(RulesNft, QueueRulePacketsFromTheListing) {
       "\t\ttcp sport 7 counter packets 9 bytes 9 queue flags bypass to 0\n"
       "\t}\n"
       "}\n";
-  EXPECT_EQ(nft::queue_rule_packets(listing), 1300u);
+  EXPECT_EQ(nft::queue_rule_packets(listing), 1309u);
   EXPECT_EQ(nft::queue_rule_packets(""), 0u);
   // Before the counter existed: queue rules without one count nothing.
   EXPECT_EQ(nft::queue_rule_packets("table inet nfqtrace_q0 {\n\tchain out {\n"

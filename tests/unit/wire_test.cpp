@@ -307,6 +307,57 @@ TEST(IcmpError, Rfc4884ExtensionsAreSeparatedFromTheQuote) {
   EXPECT_EQ(e->quote.seq, 1000u);
 }
 
+TEST(IcmpPacket, AQueuedIpv4PacketReadsAsTheRawSocketsDatagram) {
+  Buf probe = testpkt::ip_packet(data_segment(false));
+  Buf icmp = testpkt::icmp_error(probe, "10.0.1.1", 8);
+  auto e = parse_icmp_packet(Bytes(icmp), static_cast<std::uint32_t>(icmp.size()));
+  ASSERT_TRUE(e) << to_string(e.error());
+  EXPECT_EQ(e->from.to_string(), "10.0.1.1");
+  EXPECT_EQ(e->quote.seq, 1000u);
+  // A TCP packet is no ICMP.
+  EXPECT_EQ(parse_icmp_packet(Bytes(probe), static_cast<std::uint32_t>(probe.size())).error(),
+            ParseError::not_icmp_error);
+}
+
+TEST(IcmpPacket, AQueuedIpv6PacketTakesItsAddressesAndHopLimitFromItsHeader) {
+  Buf probe = testpkt::ip_packet(data_segment(true));
+  Buf message = testpkt::icmp_error(probe, "", 8);
+  Buf packet(40, 0);
+  packet[0] = 0x60;
+  testpkt::put16(packet, 4, static_cast<std::uint16_t>(message.size()));
+  packet[6] = 58;
+  packet[7] = 61;
+  const auto from = testpkt::addr("2001:db8:1::1"), to = testpkt::addr("2001:db8::2");
+  std::copy_n(from.bytes.begin(), 16, packet.begin() + 8);
+  std::copy_n(to.bytes.begin(), 16, packet.begin() + 24);
+  packet.insert(packet.end(), message.begin(), message.end());
+  auto e = parse_icmp_packet(Bytes(packet), static_cast<std::uint32_t>(packet.size()));
+  ASSERT_TRUE(e) << to_string(e.error());
+  EXPECT_EQ(e->from, from);
+  EXPECT_EQ(e->to, to);
+  EXPECT_EQ(e->reply_ttl, 61);
+  EXPECT_EQ(e->quote.seq, 1000u);
+  EXPECT_EQ(e->quote.ip_payload_len, 132u);
+}
+
+TEST(IcmpPacket, ACopyCutShortLosesOnlyItsExtensions) {
+  Buf probe = testpkt::ip_packet(data_segment(false));
+  Buf icmp = testpkt::icmp_error(probe, "10.0.1.1", 200);
+  icmp.resize(28 + 160, 0);
+  icmp[20 + 5] = 40;
+  Buf ext = {0x20, 0, 0, 0, 0, 8, 1, 1, 0, 0, 0, 0};
+  icmp.insert(icmp.end(), ext.begin(), ext.end());
+  testpkt::put16(icmp, 2, static_cast<std::uint16_t>(icmp.size()));
+  const auto wire_len = static_cast<std::uint32_t>(icmp.size());
+  Buf cut(icmp.begin(), icmp.begin() + 150);  // the queue copied 150 bytes
+  auto e = parse_icmp_packet(Bytes(cut), wire_len);
+  ASSERT_TRUE(e) << to_string(e.error());
+  EXPECT_TRUE(e->extensions.empty());
+  EXPECT_EQ(e->quote.seq, 1000u);
+  // Not cut, the same bytes lie about their length.
+  EXPECT_EQ(parse_icmp_packet(Bytes(cut), 150).error(), ParseError::bad_extension);
+}
+
 TEST(Checksum, IncrementalUpdateMatchesFullRecompute) {
   Buf b = testpkt::ip_packet(data_segment(false));
   for (std::uint8_t ttl : {std::uint8_t{1}, std::uint8_t{2}, std::uint8_t{64}, std::uint8_t{255}}) {

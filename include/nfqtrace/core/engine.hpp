@@ -95,8 +95,9 @@ class Engine {
   Verdict on_outgoing(const wire::TcpPacket& packet, const PacketMeta& meta, Instant now);
   // A packet from the peer of a traced connection (its ACKs, SACKs, FIN, RST).
   void on_peer_packet(const wire::TcpPacket& packet, Instant at);
-  // An ICMP/ICMPv6 error that quotes TCP.
-  void on_icmp(const wire::IcmpError& error, Instant at);
+  // An ICMP/ICMPv6 error that quotes TCP. True when it answers a probe of
+  // ours (then it is ours alone: the connection's own TCP need not see it).
+  bool on_icmp(const wire::IcmpError& error, Instant at);
   // The deadline has passed (or any time: it is cheap to call early).
   void on_timer(Instant now);
   // Traces `flow` with its own parameters from its next packet on (with

@@ -52,6 +52,7 @@ struct RuntimeCounters {
   std::uint64_t probe_send_errors = 0;
   std::uint64_t verdict_errors = 0;
   std::uint64_t stale_marks_cleared = 0;  // skip marks an earlier run left
+  std::uint64_t icmp_withheld = 0;  // probe replies dropped before TCP saw them
 };
 
 class Tracer {

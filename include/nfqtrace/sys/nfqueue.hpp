@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "nfqtrace/core/time.hpp"
 #include "nfqtrace/sys/error.hpp"
 #include "nfqtrace/wire/bytes.hpp"
 
@@ -30,7 +31,11 @@ struct QueuedPacket {
   std::uint32_t mark = 0;
   bool checksum_not_ready = false;  // NFQA_SKB_CSUMNOTREADY
   bool gso = false;                 // NFQA_SKB_GSO
+  std::int64_t stamp_ns = 0;        // NFQA_TIMESTAMP (realtime), 0 if none
 };
+
+// When a queued packet arrived: the kernel's stamp, else now.
+core::Instant arrival_time(const QueuedPacket& packet);
 
 // Kernel-side counters of the queue, from /proc/net/netfilter/nfnetlink_queue.
 struct QueueCounters {
@@ -65,6 +70,9 @@ class NfQueue {
   // CHECKSUM_NONE): for a packet queued with checksum_not_ready, the TCP/UDP
   // checksum must be completed first, or the packet leaves with a bad one.
   Status accept_modified(std::uint32_t id, wire::Bytes whole_packet);
+  // Drops the packet (one that is ours alone). Pending accepts are flushed
+  // first: a batch verdict covers every id up to its own.
+  Status drop(std::uint32_t id);
   Status flush_verdicts();
 
   Result<QueueCounters> counters() const;

@@ -36,6 +36,10 @@ struct RuleSpec {
   // (their trace is over); 0: no such rule.
   std::uint32_t bypass_mark = 0;
   bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
+  // ICMP time-exceeded and destination-unreachable reaching this host go
+  // through the queue too: those that answer our probes are ours alone, and
+  // are dropped there so that the connection's own TCP never sees them.
+  bool queue_icmp = false;
   bool ipv4 = true, ipv6 = true;
 };
 

@@ -48,4 +48,10 @@ Parsed<IcmpError> parse_icmp4(Bytes datagram);
 Parsed<IcmpError> parse_icmp6(Bytes message, const Address& from, const Address& to,
                               std::uint8_t hop_limit);
 
+// A whole IPv4 or IPv6 packet carrying ICMP or ICMPv6, as the queue hands it
+// over: `wire_len` beyond the bytes means the copy was cut short, and then
+// only the RFC 4884 extensions may be missing. not_icmp_error for another
+// transport.
+Parsed<IcmpError> parse_icmp_packet(Bytes packet, std::uint32_t wire_len);
+
 }  // namespace nfqtrace::wire
