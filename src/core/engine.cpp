@@ -108,8 +108,8 @@ Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
   return &f;
 }
 
-bool Engine::make_room(const FlowKey& key, Flow& f) {
-  admit_waiting();  // who came earlier goes first
+bool Engine::make_room(const FlowKey& key, Flow& f, Duration now) {
+  admit_waiting(now);  // who came earlier goes first
   if (f.admitted) {  // its place was kept
     f.admitted = false;
     --admitting_;
@@ -135,7 +135,7 @@ void Engine::leave_waiting(Flow& f) {
   f.waiting = false;  // its place in waiting_ is skipped when reached
 }
 
-void Engine::admit_waiting() {
+void Engine::admit_waiting(Duration now) {
   while (!waiting_.empty() && running_ + admitting_ < trace_limit_) {
     const FlowKey key = waiting_.front();
     waiting_.pop_front();
@@ -144,6 +144,8 @@ void Engine::admit_waiting() {
     Flow& f = it->second;
     f.waiting = false;
     f.admitted = true;
+    // Its packets passed us by while it waited: that was no idleness.
+    f.last_seen = now;
     ++admitting_;
     if (f.skipping) {
       f.skipping = false;
@@ -168,7 +170,7 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
     }
     return;
   }
-  if (!make_room(key, f)) return;
+  if (!make_room(key, f, now.mono)) return;
   ++f.rounds;
   f.round_started = now.mono;
   f.packets_since_probe = c.packet_freq;  // the first chance is taken
@@ -366,7 +368,7 @@ void Engine::forget(const FlowKey& key, Instant now) {
     --running_;
   }
   flows_.erase(it);
-  if (ran) admit_waiting();
+  if (ran) admit_waiting(now.mono);
 }
 
 void Engine::take_replies(Flow& f) {
@@ -533,7 +535,7 @@ bool Engine::settle(const FlowKey& key, Instant now) {
   ++counters_.traces_ended;
   --running_;
   f.trace.reset();
-  admit_waiting();
+  admit_waiting(now.mono);
   if (f.closing) {
     arm(key, std::max(now.mono, f.closed_at + closed_linger));
     return true;

@@ -1005,3 +1005,31 @@ TEST(Admission, AWaitingFlowThatClosesGivesUpItsTurn) {
   ASSERT_EQ(d.traces.size(), 1u);
   EXPECT_TRUE(b.traces.empty());
 }
+
+TEST(Admission, AFlowLetBackAfterALongWaitIsNotTakenForIdleBeforeItsNextPacket) {
+  auto c = skip_finished_config();
+  c.max_flows = 1;
+  c.idle_timeout = 2s;
+  c.timeout = 3s;  // a's silent hop keeps its trace, and the others waiting, 3 s
+  core::Engine engine(c);
+  Path slow = three_routers();
+  slow.silent = {2};
+  Network a(engine, slow, client_flow());
+  Network b(engine, three_routers(), other_flow(50020));
+  Network d(engine, three_routers(), other_flow(50021));
+  a.stream(1, 1ms);
+  b.stream(1, 1ms);
+  d.stream(1, 1ms);
+  apply_skips(engine, a.now());
+  EXPECT_EQ(engine.counters().flows_refused, 2u);
+  // Only a sends (b and d pass us by) until 4.5 s; b is let back at ~3 s.
+  while (a.now() < 4500ms) {
+    a.stream(1, 20ms);
+    apply_skips(engine, a.now());
+  }
+  ASSERT_EQ(a.traces.size(), 1u);
+  b.advance(a.now() - b.now());
+  b.stream(30, 10ms);
+  ASSERT_EQ(b.traces.size(), 1u) << "b kept its place";
+  EXPECT_EQ(engine.counters().flows_refused, 2u) << "nobody had to wait twice";
+}

@@ -187,9 +187,9 @@ class Engine {
   std::size_t take_probe_budget(std::size_t wanted, Duration now);
   bool sampled(const FlowKey& key) const;
   // A flow with no room for its trace: waits its turn (false: not now).
-  bool make_room(const FlowKey& key, Flow& flow);
+  bool make_room(const FlowKey& key, Flow& flow, Duration now);
   // Lets waiting flows back, first come first served, while there is room.
-  void admit_waiting();
+  void admit_waiting(Duration now);
   void leave_waiting(Flow& flow);  // it closed or went: no place to keep
 
   TraceConfig config_;
