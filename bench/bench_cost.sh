@@ -5,8 +5,9 @@
 #     defaults and --max-flows N --count N, dup), N = 10, 100, 1000, 10000
 #     (quick: 10, 100), each also run untraced for the connections' echo
 #     times. The connections stay open until every trace can have ended:
-#     with the default probe pacing (--pps 1000, all flows together, about
-#     15 probes a flow) that is about N x 15 / 1000 seconds.
+#     with the default probe pacing (--pps 1000; no more traces at once
+#     than it serves, the others wait past the queue; about 24 probes a
+#     flow on this 4-hop path) that is about N x 24 / 1000 seconds.
 #   - as the packet rate grows: one iperf3 stream, GSO off on the client's
 #     link (gso_max_segs 1, so that the queue sees every wire packet), at
 #     -b 10M, 50M, 100M, 200M and unlimited (quick: 100M),
@@ -41,7 +42,7 @@ iperf_server "$SRV" $IPERF_PORT
 CSV="$BENCH_OUT/cost_curve.csv"
 COLS=(axis x condition gbps packets_seen packets_per_s cpu_s utime_s stime_s cpu_pct cpu_us_per_packet
       cpu_ms_per_flow hwm_kb idle_hwm_kb kb_per_flow echo_p99_ms traces reached all_traces_s probes_per_flow
-      queue_drops max_queue)
+      queue_drops max_queue flows_waited)
 (IFS=,; echo "${COLS[*]}") >"$CSV"
 # row KEY=VALUE...: a CSV line, empty where a column is not given
 row() {
@@ -57,7 +58,7 @@ for n in "${FLOWS[@]}"; do
   for cond in base traced; do
     name="flows-$n-$cond"
     hold=$HOLD
-    [[ $cond == traced ]] && hold=$(( HOLD + (n * 16 + 999) / 1000 ))
+    [[ $cond == traced ]] && hold=$(( HOLD + (n * 30 + 999) / 1000 ))
     flows_run "$name" "$n" 1000 "$hold" 2000 $FLOW_PORT "$([[ $cond == traced ]] && echo 1 || echo 0)"
     (( $(result "$name" connected) > 0 )) || die "no connection could be opened"
     p99=$(calc "$(result "$name" echo_p99_us) / 1000" %.2f)
@@ -74,7 +75,7 @@ for n in "${FLOWS[@]}"; do
       traces="$(result "$name" traces)" reached="$(result "$name" reached)" all_traces_s="$(result "$name" all_traces_s)" \
       probes_per_flow="$(calc "$(result "$name" probes_sent) / $n" %.1f)" \
       queue_drops="$(calc "$(result "$name" queue_dropped) + $(result "$name" user_dropped) + $(result "$name" socket_drops) + $(result "$name" passed_untraced)" %.0f)" \
-      max_queue="$(result "$name" max_queue_total)"
+      max_queue="$(result "$name" max_queue_total)" flows_waited="$(result "$name" flows_waited_past)"
   done
 done
 
@@ -123,10 +124,10 @@ results_line "nfqtrace on the client, dup mode, its defaults (--pps 1000), clien
 results_line ""
 results_line "**Flows.** Each flow a connection writing 32 bytes a second, echoed; --max-flows N --count N. CPU and memory until the last trace ended; per flow: minus nfqtrace's start-up CPU and idle memory, CPU from /proc/PID/schedstat (ns)."
 results_line ""
-results_line "| flows | traces ended / reached | last trace ended after (s) | probes per flow | CPU user + system (s) | CPU per flow (ms) | peak RSS (MiB) | memory per flow (KiB) | echo p99 untraced / traced (ms) | queue drops ¹ | longest queue |"
-results_line "|---|---|---|---|---|---|---|---|---|---|---|"
+results_line "| flows | traces ended / reached | last trace ended after (s) | probes per flow | CPU user + system (s) | CPU per flow (ms) | peak RSS (MiB) | memory per flow (KiB) | echo p99 untraced / traced (ms) | queue drops ¹ | longest queue | flows that waited past the queue ² |"
+results_line "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for n in "${FLOWS[@]}"; do
-  results_line "| $n | $(get flows "$n" traced traces) / $(get flows "$n" traced reached) | $(get flows "$n" traced all_traces_s | awk '{ printf "%.1f", $1 }') | $(get flows "$n" traced probes_per_flow) | $(get flows "$n" traced utime_s) + $(get flows "$n" traced stime_s) | $(get flows "$n" traced cpu_ms_per_flow) | $(mib "$(get flows "$n" traced hwm_kb)") | $(get flows "$n" traced kb_per_flow) | $(get flows "$n" base echo_p99_ms) / $(get flows "$n" traced echo_p99_ms) | $(get flows "$n" traced queue_drops) | $(get flows "$n" traced max_queue) |"
+  results_line "| $n | $(get flows "$n" traced traces) / $(get flows "$n" traced reached) | $(get flows "$n" traced all_traces_s | awk '{ printf "%.1f", $1 }') | $(get flows "$n" traced probes_per_flow) | $(get flows "$n" traced utime_s) + $(get flows "$n" traced stime_s) | $(get flows "$n" traced cpu_ms_per_flow) | $(mib "$(get flows "$n" traced hwm_kb)") | $(get flows "$n" traced kb_per_flow) | $(get flows "$n" base echo_p99_ms) / $(get flows "$n" traced echo_p99_ms) | $(get flows "$n" traced queue_drops) | $(get flows "$n" traced max_queue) | $(get flows "$n" traced flows_waited) |"
 done
 results_line ""
 results_line "**Packet rate.** One iperf3 stream, GSO off on the client's link (gso_max_segs 1: every wire packet is queued on its own; with GSO a 64 KiB super-packet is queued once); CPU and packets over the whole run (${SECS} s measured + 1 s omitted); packets = those the NFQUEUE rule matched. 'traced': nfqtrace as it is (the flow leaves the queue when its trace ends); 'every packet queued': --no-rules fed by its own rule without the conntrack-mark bypass."
@@ -140,6 +141,7 @@ for rate in "${RATES[@]}"; do
 done
 
 results_line ""
+results_line "² with --pps, no more traces run at once than the budget serves (pps × timeout ÷ 16 = 62 by default); a flow beyond waits for a place with its packets past the queue (conntrack mark), first come first served."
 results_line "¹ queue_dropped + user_dropped (/proc/net/netfilter/nfnetlink_queue) + the netlink socket's drops (/proc/net/netlink) + packets that passed untraced because the queue was full (fail-open; nfqtrace reports them at exit)."
 
 # ASCII plot: CPU per flow and peak RSS against flows.

@@ -103,22 +103,22 @@ bench_icmp_unlimited() {
 }
 
 # bench_network N: client — r1 … rN — server (net_build), ICMP rate limits
-# off on the routers (bench_icmp_unlimited), and in the client and server
-# namespaces conntrack forgets closed connections after a second: nfqtrace
-# marks a connection whose trace is over in conntrack (its bypass), and
-# conntrack keeps a closed connection, mark included, for up to 2 min
-# (TIME_WAIT, FIN_WAIT); a new connection of a later run that reuses its
-# ports inherits the mark and is never queued, so never traced.
+# off on the routers (bench_icmp_unlimited). Conntrack keeps its default
+# timeouts: nfqtrace clears the bypass mark of a closed connection itself
+# (and all its marks at start and exit), so a later connection on the same
+# ports is traced (until 7e36097/c472e4b the benchmarks had to make
+# conntrack forget closed connections after 1 s for that).
+# The client reuses its TIME_WAIT ports for new connections
+# (tcp_tw_reuse=1): after a run of 10 000 connections, the next run's
+# connect() calls otherwise search a port range a third full of TIME_WAIT
+# sockets (60 s), and slow so much that manyconn's one process stalls for
+# seconds (10 000 connections then open in 17 s instead of 5, echoes wait
+# up to 13 s, with no nfqtrace at all). It also makes port reuse, and so a
+# connection on the ports of one traced moments before, common.
 bench_network() {
   net_build "$1"
   bench_icmp_unlimited
-  local ns
-  for ns in "$(net_client)" "$(net_server)"; do
-    ns_exec "$ns" sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
-      net.netfilter.nf_conntrack_tcp_timeout_fin_wait=1 net.netfilter.nf_conntrack_tcp_timeout_close_wait=1 \
-      net.netfilter.nf_conntrack_tcp_timeout_last_ack=1 net.netfilter.nf_conntrack_tcp_timeout_close=1 \
-      2>/dev/null || warn "could not shorten conntrack timeouts in ${ns#"$NET_PREFIX"}"
-  done
+  ns_exec "$(net_client)" sysctl -qw net.ipv4.tcp_tw_reuse=1 || warn "could not set tcp_tw_reuse in the client"
   net_describe 4
 }
 
@@ -503,9 +503,11 @@ rfc3339_ns() { date -d "$1" +%s%N; }
 # Writes KEY=VALUE lines to $NET_TMP/NAME.result: connected failed lost
 # echo_p50_us echo_p99_us echo_max_us open_s; and when traced: idle_cpu_s
 # idle_cpu_ns idle_hwm_kb (right after its start) traces reached reasons
+# inferred trace_probes_p50 trace_probes_p90 (traces that took hops over,
+# --stop-set; probes per trace from the trace records)
 # all_traces_s (first connection attempt to the last trace's end) cpu_s
 # utime_s stime_s cpu_ns hwm_kb queue_dropped user_dropped socket_drops max_queue_total
-# packets_seen probes_sent replies_matched flows_waited passed_untraced
+# packets_seen probes_sent replies_matched flows_waited flows_waited_past passed_untraced
 # nfq_exit (its status, or "stopped" when it had to be stopped); always
 # client_retrans server_retrans (TcpRetransSegs increase at each end).
 flows_run() {
@@ -558,7 +560,12 @@ flows_run() {
       echo "nfq_exit=$rc"
       echo "traces=$(trace_records "$out" | wc -l)"
       echo "reached=$(trace_records "$out" | jq -r 'select(.reached) | 1' | wc -l)"
-      echo "reasons=$(trace_records "$out" | jq -r .reason | sort | uniq -c | awk '{ printf "%s%s:%s", (NR > 1 ? "," : ""), $2, $1 }')"
+      echo "reasons=$(trace_records "$out" | jq -r .reason | sort | uniq -c | awk '{ printf "%s%s:%s", (NR > 1 ? ";" : ""), $2, $1 }')"
+      # --stop-set: traces that took hops over from an earlier one; probes
+      # a trace sent (its own record), median and 90th percentile.
+      echo "inferred=$(trace_records "$out" | jq -r 'select(any(.hops[]?; .inferred_from != null)) | 1' | wc -l)"
+      echo "trace_probes_p50=$(trace_records "$out" | jq -r '.probes_sent // empty' | median)"
+      echo "trace_probes_p90=$(trace_records "$out" | jq -r '.probes_sent // empty' | sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR - 1) * 0.9) + 1]; else print "nan" }')"
       if [[ -n $last ]]; then echo "all_traces_s=$(calc "($(rfc3339_ns "$last") - $t0) / 1e9")"; else echo "all_traces_s=nan"; fi
       local f
       for f in cpu_s utime_s stime_s cpu_ns hwm_kb queue_dropped user_dropped socket_drops max_queue_total; do
@@ -568,6 +575,7 @@ flows_run() {
       echo "probes_sent=$(nfq_summary "$name-nfq" "probes sent")"
       echo "replies_matched=$(nfq_summary "$name-nfq" "replies matched")"
       echo "flows_waited=$(nfq_summary "$name-nfq" "flows waited for a place")"
+      echo "flows_waited_past=$(sed -n 's/^nfqtrace: [0-9]* traces, .* flows waited for a place (\([0-9]*\) of them past the queue).*/\1/p' "${BG_ERR[$name-nfq]}" | tail -n1 | grep . || echo nan)"
       echo "passed_untraced=$(nfq_untraced "$name-nfq")"
     } >>"$res"
   fi
