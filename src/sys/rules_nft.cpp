@@ -125,7 +125,10 @@ std::string install_script(const RuleSpec& spec, Families families) {
     // the ICMP message.
     const std::string queue = fmt::format(" counter queue num {} bypass\n", spec.queue_id);
     const auto quoting = [&](int tcp_at, bool dport, const std::vector<std::uint16_t>& ports) {
-      return fmt::format(" @th,{},16 {}", (tcp_at + (dport ? 2 : 0)) * 8, port_set(ports));
+      std::string match = fmt::format(" @th,{},16 {}", (tcp_at + (dport ? 2 : 0)) * 8, port_set(ports));
+      // The clients of one server each trace their own connection.
+      if (spec.local_port && dport) match = fmt::format(" @th,{},16 {}", tcp_at * 8, *spec.local_port) + match;
+      return match;
     };
     for (const bool dport : {true, false}) {
       const auto& ports = dport ? dports : sports;

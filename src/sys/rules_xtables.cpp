@@ -145,24 +145,31 @@ std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::u
 // ICMPv6 keeps apart and path MTU discovery needs) from anywhere (routers
 // answer from their own addresses), that quote a TCP packet of ours: its
 // destination port (`quoted_dport`) or source port. Errors about anything
-// else never reach us, and stay for another instance's rules. The quoted
-// ports, in iptables-save's spelling of u32: IPv4 skips both IP headers by
-// their IHL; IPv6 takes them without extension headers (40 + 8 + 40).
+// else never reach us, and stay for another instance's rules (with a local
+// port, both quoted ports must match: the clients of one server each trace
+// their own connection). The quoted ports, in iptables-save's spelling of
+// u32: IPv4 skips both IP headers by their IHL; IPv6 takes them without
+// extension headers (40 + 8 + 40).
 std::string icmp_queue_rule(const RuleSpec& spec, wire::Family family, bool quoted_dport,
                             std::uint16_t port) {
   const std::string start = "-A " + in_chain(spec.queue_id);
   const std::string queue = fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
-  const std::string port_word = quoted_dport ? "&0xffff" : ">>0x10";
+  std::string port_word = quoted_dport ? "&0xffff" : ">>0x10";
+  std::uint32_t value = port;
+  if (spec.local_port && quoted_dport) {
+    port_word = "";
+    value = (std::uint32_t{*spec.local_port} << 16) | port;
+  }
   std::string rules;
   if (family == wire::Family::v4) {
     for (const char* type : {"11", "3"})
       rules += fmt::format("{} -p icmp -m icmp --icmp-type {} -m u32 --u32 "
                            "\"0x0>>0x16&0x3c@0x8>>0x16&0x3c@0x8{}={:#x}\"{}",
-                           start, type, port_word, port, queue);
+                           start, type, port_word, value, queue);
   } else {
     for (const char* type : {"3", "1"})
       rules += fmt::format("{} -p ipv6-icmp -m icmp6 --icmpv6-type {} -m u32 --u32 \"0x58{}={:#x}\"{}",
-                           start, type, port_word, port, queue);
+                           start, type, port_word, value, queue);
   }
   return rules;
 }

@@ -114,6 +114,7 @@ TEST_F(RulesXtables, LocalPortSelectsOneConnection) {
   s.dports = {9000};
   s.local_port = 41000;
   s.host = address("127.0.0.1");
+  s.queue_icmp = true;
   auto rules = Rules::install(s);
   ASSERT_TRUE(rules) << rules.error().message();
   const std::string log = " -j NFLOG --nflog-group 8 --nflog-size 128 --nflog-threshold 1";
@@ -124,6 +125,11 @@ TEST_F(RulesXtables, LocalPortSelectsOneConnection) {
       "--sport 41000 --dport 9000 -j NFQUEUE --queue-num 8 --queue-bypass"));
   EXPECT_TRUE(saved.count(in_head + " ! --tcp-flags FIN,RST NONE" + log));
   EXPECT_TRUE(saved.count(in_head + " --tcp-option 5 --tcp-flags FIN,RST NONE" + log));
+  // ICMP errors quoting this connection's both ports (41000, 9000) only: the
+  // clients of one server each trace their own.
+  EXPECT_TRUE(saved.count("-A NFQTRACE-Q8-IN -p icmp -m icmp --icmp-type 11 -m u32 --u32 "
+                          "\"0x0>>0x16&0x3c@0x8>>0x16&0x3c@0x8=0xa0282328\" -j NFQUEUE "
+                          "--queue-num 8 --queue-bypass"));
 
   RuleSpec server_side = spec(9);
   server_side.sports = {9000};
