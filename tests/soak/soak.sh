@@ -143,6 +143,8 @@ bg_signal load TERM
 bg_wait load 5 >/dev/null 2>&1 || true
 bg_stop server
 show_file "nfqtrace stderr" "$ERR" 20
+# The summary lines whole (show_file cuts long lines).
+grep -E '^nfqtrace: ([0-9]+ traces, |refused:)' "$ERR" | sed 's/^/  /' || true
 tail -n 3 "${BG_OUT[load]}" >"$NET_TMP/load.tail"
 show_file "load generator (last lines)" "$NET_TMP/load.tail"
 count_new_traces
