@@ -43,7 +43,7 @@ queues_in_rules() {
   (( n == 4 ))
 }
 check "the rules of all four clients are in place at the same time" wait_until 3 queues_in_rules
-nfqtrace_rules "$CLI" | grep -- '-A NFQTRACE' | sed 's/^/    /' | head -20
+nfqtrace_rules "$CLI" | grep -- '-A NFQTRACE' | sed -n '1,20s/^/    /p'   # sed reads all: no SIGPIPE under pipefail
 for i in 1 2 3 4; do
   rc=0; bg_wait "cli$i" 40 || rc=$?
   eval "RC$i=$rc"
