@@ -2,29 +2,35 @@
 // and clock ticks. Beyond not crashing, it must keep its promises: every
 // verdict accepts (a TTL only in mangle mode), probes parse and stay within
 // --maxttl, traces never report more hops than --maxttl, no more traces run
-// than --max-flows. The first byte also turns on the stop set, skipping
-// past the queue (skip changes answered as the opcodes say) and a small
-// --max-flows and --pps.
+// than --max-flows, no reply of a round comes after that round's end, and
+// no flow ever moves between phases its lifecycle does not allow. The first
+// byte also turns on the stop set, skipping past the queue (skip changes
+// answered as the opcodes say) and a small --max-flows and --pps.
 #include <cstddef>
 #include <cstdint>
+#include <set>
+#include <tuple>
+#include <variant>
 #include <vector>
 
+#include "nfqtrace/base/overloaded.hpp"
 #include "nfqtrace/core/engine.hpp"
 
 using namespace nfqtrace;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
-  core::TraceConfig config;
-  config.mode = (data[0] & 1) ? core::Mode::mangle : core::Mode::dup;
-  config.max_ttl = static_cast<std::uint8_t>(1 + (data[0] >> 1) % 16);
-  config.ttl_repeat = 2;
-  config.packet_freq = 1;
-  config.timeout = std::chrono::milliseconds(100);
+  core::EngineConfig config;
+  core::TraceParams& trace = config.trace;
+  trace.mode = (data[0] & 1) ? core::Mode::mangle : core::Mode::dup;
+  trace.max_ttl = static_cast<std::uint8_t>(1 + (data[0] >> 1) % 16);
+  trace.ttl_repeat = 2;
+  trace.packet_freq = 1;
+  trace.timeout = std::chrono::milliseconds(100);
+  trace.repeat = std::chrono::milliseconds(500);
   config.idle_timeout = std::chrono::seconds(2);
-  config.repeat = std::chrono::milliseconds(500);
   if (data[0] & 0x20) config.stop_set = std::chrono::seconds(5);
-  config.skip_finished_flows = (data[0] & 0x40) != 0;
+  config.skip_marks = (data[0] & 0x40) != 0;
   if (data[0] & 0x80) {
     config.max_flows = 2;
     config.probes_per_second = 50;
@@ -33,8 +39,38 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   core::Engine engine(config);
   static const wire::Address from6 = *wire::Address::parse("2001:db8:1::1");
   static const wire::Address to6 = *wire::Address::parse("2001:db8::2");
+  // Rounds whose end was handed out: none of their replies may follow.
+  std::set<std::tuple<core::FlowKey, std::uint32_t>> ended;
 
   core::Instant now{std::chrono::seconds(1), std::chrono::seconds(1'700'000'000)};
+  // Takes every decision; the runtime's answer to skip changes: applied,
+  // failed, or gone, as `op` says.
+  const auto drain = [&](std::uint8_t op) {
+    int answers = 0;
+    while (auto decision = engine.poll()) {
+      std::visit(Overloaded{
+                     [&](const core::ProbePacket& probe) {
+                       auto p = wire::parse_tcp_packet(probe.view(), probe.size);
+                       if (!p || p->ttl == 0 || p->ttl > trace.max_ttl) __builtin_trap();
+                     },
+                     [&](const core::HopEvent& hop) {
+                       if (ended.contains({hop.flow, hop.round})) __builtin_trap();
+                     },
+                     [&](const core::TraceResult& t) {
+                       if (t.hops.size() > trace.max_ttl) __builtin_trap();
+                       ended.insert({t.flow, t.round});
+                     },
+                     [&](const core::SkipChange& change) {
+                       // Bounded, so that a pathological loop shows as a hang.
+                       if (++answers > 1000) __builtin_trap();
+                       engine.handle(core::SkipApplied{change, (op & 8) == 0, (op & 16) != 0}, now);
+                     }},
+                 *decision);
+    }
+    if (engine.running_traces() > config.max_flows) __builtin_trap();
+    if (engine.counters().illegal_transitions != 0) __builtin_trap();
+  };
+
   std::size_t at = 1;
   while (at + 3 <= size) {
     const std::uint8_t op = data[at];
@@ -48,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         auto p = wire::parse_tcp_packet(bytes, static_cast<std::uint32_t>(len));
         if (!p) break;
         const core::Verdict v = engine.on_outgoing(*p, core::PacketMeta{}, now);
-        if (v.set_ttl && (config.mode != core::Mode::mangle || *v.set_ttl > config.max_ttl))
+        if (v.set_ttl && (trace.mode != core::Mode::mangle || *v.set_ttl > trace.max_ttl))
           __builtin_trap();
         break;
       }
@@ -66,23 +102,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         engine.on_timer(now);
         break;
     }
-    for (const auto& probe : engine.probes()) {
-      auto p = wire::parse_tcp_packet(probe.view(), probe.size);
-      if (!p || p->ttl == 0 || p->ttl > config.max_ttl) __builtin_trap();
-    }
-    engine.probes().clear();
-    // The runtime's answer to skip changes: applied, failed, or gone.
-    for (int rounds = 0; rounds < 4 && !engine.skip_changes().empty(); ++rounds) {
-      const std::vector<core::SkipChange> changes = std::move(engine.skip_changes());
-      engine.skip_changes().clear();
-      for (const auto& c : changes) engine.skip_applied(c, (op & 8) == 0, (op & 16) != 0, now);
-    }
-    if (engine.running_traces() > config.max_flows) __builtin_trap();
-    for (const auto& t : engine.finished_traces())
-      if (t.hops.size() > config.max_ttl) __builtin_trap();
-    engine.finished_traces().clear();
-    engine.hop_events().clear();
+    drain(op);
   }
   engine.stop(now);
+  drain(0);
+  if (engine.poll_timeout()) __builtin_trap();  // nothing waits once stopped
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <variant>
 
 #include "nfqtrace/coop/line_reader.hpp"
 #include "nfqtrace/coop/message.hpp"
@@ -24,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                            9000, 41000};
   core::Instant now{std::chrono::seconds(10), std::chrono::seconds(1'700'000'000)};
   coop::ServerLimits limits;
-  coop::ServerSession session(limits, core::TraceConfig{}, flow, now);
+  coop::ServerSession session(limits, core::TraceParams{}, flow, now);
   std::size_t at = 0;
   while (at < size && !session.should_close()) {
     const std::size_t chunk = 1 + data[at] % 64;
@@ -33,13 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     at += n;
     now.mono += std::chrono::milliseconds(7);
     session.on_timer(now);
-    if (auto config = session.take_trace_request()) {
-      if (config->max_ttl > limits.max_ttl || config->ttl_repeat > limits.max_ttl_repeat ||
-          config->repeat.has_value())
+    while (auto decision = session.poll()) {
+      const auto* start = std::get_if<coop::StartTrace>(&*decision);
+      if (!start) continue;
+      const core::TraceParams& granted = start->params;
+      if (granted.max_ttl > limits.max_ttl || granted.ttl_repeat > limits.max_ttl_repeat ||
+          granted.repeat.has_value())
         __builtin_trap();
     }
-    if (session.outgoing().size() > (std::size_t{2} << 20)) __builtin_trap();
-    session.outgoing().clear();
+    if (session.unsent().size() > (std::size_t{2} << 20)) __builtin_trap();
+    session.sent(session.unsent().size());
   }
   return 0;
 }

@@ -8,7 +8,7 @@
 
 namespace nfqtrace::coop {
 
-ClientSession::ClientSession(const TraceParams& server_params, core::Duration filler_interval,
+ClientSession::ClientSession(const TraceRequest& server_params, core::Duration filler_interval,
                              core::Duration overall_timeout, core::Instant now)
     : interval_(filler_interval),
       deadline_(deadline_after(now.mono, overall_timeout)),
@@ -32,11 +32,11 @@ void ClientSession::on_bytes(std::span<const char> bytes, core::Instant) {
 
 void ClientSession::handle_line(const std::string& line) {
   const Decoded decoded = decode(line);
-  if (const auto* problem = std::get_if<DecodeError>(&decoded)) {
-    violation(problem->reason);
+  if (!decoded) {
+    violation(decoded.error().reason);
     return;
   }
-  const Message& message = std::get<Message>(decoded);
+  const Message& message = *decoded;
   if (const auto* error = std::get_if<ErrorMessage>(&message)) {
     // Before its hello the server refuses the request; after, it gives up.
     fail(fmt::format("server {}: {}", state_ == State::awaiting_hello ? "refused" : "error",
@@ -83,12 +83,24 @@ void ClientSession::handle_result(const Message& message) {
     violation(fmt::format("{} of another flow", type_of(message)));
     return;
   }
-  if (hop) reverse_hops_.push_back(hop->hop);
-  if (trace) reverse_traces_.push_back(trace->trace);
-  if (done) state_ = State::done;
+  if (hop) outputs_.push(hop->hop);
+  if (trace) outputs_.push(trace->trace);
+  if (done) {
+    state_ = State::done;
+    maybe_finish();
+  }
 }
 
-void ClientSession::on_forward_trace_ended() { forward_ended_ = true; }
+void ClientSession::on_forward_trace_ended() {
+  forward_ended_ = true;
+  maybe_finish();
+}
+
+void ClientSession::maybe_finish() {
+  if (!finished() || close_decided_) return;
+  close_decided_ = true;
+  outputs_.push(CloseConnection{"finished", /*failed=*/false});
+}
 
 void ClientSession::on_timer(core::Instant now) {
   if (should_close()) return;
@@ -110,7 +122,7 @@ void ClientSession::on_peer_closed(core::Instant) {
   if (state_ != State::done) fail("server closed the connection before its trace was done");
 }
 
-std::optional<core::Duration> ClientSession::next_deadline() const {
+std::optional<core::Duration> ClientSession::poll_timeout() const {
   if (should_close()) return std::nullopt;
   return peer_closed_ ? deadline_ : std::min(deadline_, next_filler_);
 }
@@ -123,7 +135,10 @@ void ClientSession::give_up(const std::string& reason) {
 }
 
 void ClientSession::fail(std::string reason) {
-  if (!failure_) failure_ = std::move(reason);
+  if (failure_ || close_decided_) return;
+  failure_ = std::move(reason);
+  close_decided_ = true;
+  outputs_.push(CloseConnection{*failure_, /*failed=*/true});
 }
 
 }  // namespace nfqtrace::coop

@@ -58,20 +58,18 @@ Decoded decode_hello(const json& j) {
     return bad_field("version", "must be a non-negative integer");
   const int v = static_cast<int>(version->get<std::int64_t>());
 
-  TraceParams params;
+  TraceRequest params;
   if (const json* p = present(j, "params")) {
-    std::string why;
-    auto parsed = params_from_json(*p, why);
-    if (!parsed) return DecodeError{Kind::bad_field, "bad field " + why};
+    auto parsed = params_from_json(*p);
+    if (!parsed) return DecodeError{Kind::bad_field, "bad field " + parsed.error()};
     params = *parsed;
   }
 
   const json* flow = present(j, "flow");
   if (!flow) return Message{Hello{v, params}};
   if (!flow->is_object()) return bad_field("flow", "must be an object");
-  std::string why;
-  const auto key = output::flow_from_json(*flow, &why);
-  if (!key) return DecodeError{Kind::bad_field, "bad field flow." + why};
+  const auto key = output::flow_from_json(*flow);
+  if (!key) return DecodeError{Kind::bad_field, "bad field flow." + key.error()};
   return Message{ServerHello{v, params, *key}};
 }
 
@@ -92,15 +90,14 @@ Decoded decode_error(const json& j) {
 }
 
 Decoded decode_result(const json& j, std::string_view type) {
-  std::string why;
   if (type == "hop") {
-    auto hop = output::hop_from_json(j, &why);
-    if (hop) return Message{HopMessage{*hop}};
-  } else {
-    auto trace = output::trace_from_json(j, &why);
-    if (trace) return Message{TraceMessage{std::move(*trace)}};
+    auto hop = output::hop_from_json(j);
+    if (!hop) return DecodeError{Kind::bad_field, "bad field " + hop.error()};
+    return Message{HopMessage{*hop}};
   }
-  return DecodeError{Kind::bad_field, fmt::format("bad field {}", why)};
+  auto trace = output::trace_from_json(j);
+  if (!trace) return DecodeError{Kind::bad_field, "bad field " + trace.error()};
+  return Message{TraceMessage{std::move(*trace)}};
 }
 
 }  // namespace

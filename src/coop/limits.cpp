@@ -20,9 +20,9 @@ Narrow count(const std::optional<std::uint64_t>& requested, Narrow fallback, std
 
 }  // namespace
 
-core::TraceConfig clamp(const TraceParams& requested, const core::TraceConfig& server_defaults,
+core::TraceParams clamp(const TraceRequest& requested, const core::TraceParams& server_defaults,
                         const ServerLimits& limits) {
-  core::TraceConfig c = server_defaults;
+  core::TraceParams c = server_defaults;
   c.repeat.reset();
   c.mode = requested.mode.value_or(server_defaults.mode);
   if (c.mode == core::Mode::mangle && !limits.allow_mangle) c.mode = core::Mode::dup;
@@ -36,8 +36,8 @@ core::TraceConfig clamp(const TraceParams& requested, const core::TraceConfig& s
   return c;
 }
 
-TraceParams params_of(const core::TraceConfig& config) {
-  TraceParams p;
+TraceRequest request_of(const core::TraceParams& config) {
+  TraceRequest p;
   p.mode = config.mode;
   p.packet_freq = config.packet_freq;
   p.max_ttl = config.max_ttl;

@@ -29,7 +29,7 @@ core::Duration from_seconds(double seconds) {
 
 }  // namespace
 
-json params_to_json(const TraceParams& p) {
+json params_to_json(const TraceRequest& p) {
   json j = json::object();
   if (p.mode) j["mode"] = std::string(core::to_string(*p.mode));
   if (p.packet_freq) j["packetfreq"] = *p.packet_freq;
@@ -40,12 +40,9 @@ json params_to_json(const TraceParams& p) {
   return j;
 }
 
-std::optional<TraceParams> params_from_json(const json& j, std::string& error) {
-  if (!j.is_object()) {
-    error = "params: must be an object";
-    return std::nullopt;
-  }
-  TraceParams p;
+Expected<TraceRequest, std::string> params_from_json(const json& j) {
+  if (!j.is_object()) return "params: must be an object";
+  TraceRequest p;
   const auto present = [&j](const char* key) -> const json* {
     const auto it = j.find(key);
     return it == j.end() || it->is_null() ? nullptr : &*it;
@@ -54,35 +51,27 @@ std::optional<TraceParams> params_from_json(const json& j, std::string& error) {
   if (const json* mode = present("mode")) {
     const auto m = mode->is_string() ? output::mode_from_string(mode->get_ref<const std::string&>())
                                      : std::nullopt;
-    if (!m) {
-      error = "params.mode: must be \"dup\" or \"mangle\"";
-      return std::nullopt;
-    }
+    if (!m) return "params.mode: must be \"dup\" or \"mangle\"";
     p.mode = m;
   }
 
-  const std::pair<const char*, std::optional<std::uint64_t> TraceParams::*> counts[] = {
-      {"packetfreq", &TraceParams::packet_freq},
-      {"maxttl", &TraceParams::max_ttl},
-      {"ttlrepeat", &TraceParams::ttl_repeat},
-      {"gaplimit", &TraceParams::gap_limit},
+  const std::pair<const char*, std::optional<std::uint64_t> TraceRequest::*> counts[] = {
+      {"packetfreq", &TraceRequest::packet_freq},
+      {"maxttl", &TraceRequest::max_ttl},
+      {"ttlrepeat", &TraceRequest::ttl_repeat},
+      {"gaplimit", &TraceRequest::gap_limit},
   };
   for (const auto& [key, field] : counts) {
     const json* v = present(key);
     if (!v) continue;
     const auto n = as_unsigned(*v);
-    if (!n) {
-      error = fmt::format("params.{}: must be a non-negative integer", key);
-      return std::nullopt;
-    }
+    if (!n) return fmt::format("params.{}: must be a non-negative integer", key);
     p.*field = *n;
   }
 
   if (const json* timeout = present("timeout")) {
-    if (!timeout->is_number() || !(timeout->get<double>() >= 0)) {
-      error = "params.timeout: must be a non-negative number of seconds";
-      return std::nullopt;
-    }
+    if (!timeout->is_number() || !(timeout->get<double>() >= 0))
+      return "params.timeout: must be a non-negative number of seconds";
     p.timeout = from_seconds(timeout->get<double>());
   }
   return p;

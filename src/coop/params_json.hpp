@@ -1,4 +1,4 @@
-// TraceParams <-> the "params" object of the hello messages (private to
+// TraceRequest <-> the "params" object of the hello messages (private to
 // src/coop: the encoder and the decoder share the field names here).
 #pragma once
 
@@ -9,10 +9,9 @@
 
 namespace nfqtrace::coop {
 
-nlohmann::json params_to_json(const TraceParams& params);
+nlohmann::json params_to_json(const TraceRequest& params);
 // Absent and null fields stay unset; unknown fields are ignored. On a wrong
-// type or value, nullopt and `error` names the field
-// ("params.maxttl: must be ...").
-std::optional<TraceParams> params_from_json(const nlohmann::json& params, std::string& error);
+// type or value, the error names the field ("params.maxttl: must be ...").
+Expected<TraceRequest, std::string> params_from_json(const nlohmann::json& params);
 
 }  // namespace nfqtrace::coop

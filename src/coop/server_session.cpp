@@ -8,7 +8,7 @@
 
 namespace nfqtrace::coop {
 
-ServerSession::ServerSession(const ServerLimits& limits, const core::TraceConfig& server_defaults,
+ServerSession::ServerSession(const ServerLimits& limits, const core::TraceParams& server_defaults,
                              core::FlowKey server_flow, core::Instant now)
     : limits_(limits),
       defaults_(server_defaults),
@@ -32,15 +32,21 @@ void ServerSession::on_bytes(std::span<const char> bytes, core::Instant now) {
   }
   reader_.lines().clear();
   if (error && state_ != State::closed) refuse(error->message);
+  // Decided once the whole chunk is read: a client that breaks the protocol
+  // right after its hello gets no trace nobody would read.
+  if (state_ == State::tracing && !trace_started_) {
+    trace_started_ = true;
+    outputs_.push(StartTrace{*granted_});
+  }
 }
 
 void ServerSession::handle_line(const std::string& line, core::Instant now) {
   const Decoded decoded = decode(line);
-  if (const auto* problem = std::get_if<DecodeError>(&decoded)) {
-    refuse(problem->reason);
+  if (!decoded) {
+    refuse(decoded.error().reason);
     return;
   }
-  const Message& message = std::get<Message>(decoded);
+  const Message& message = *decoded;
   if (const auto* error = std::get_if<ErrorMessage>(&message)) {
     close("client error: " + printable(error->message));
     return;
@@ -65,17 +71,16 @@ void ServerSession::handle_line(const std::string& line, core::Instant now) {
   refuse(fmt::format("unexpected {}", type));
 }
 
-void ServerSession::on_hello(int version, const TraceParams& params, core::Instant now) {
+void ServerSession::on_hello(int version, const TraceRequest& request, core::Instant now) {
   if (version != protocol_version) {
     refuse(fmt::format("unsupported version {} (this server speaks {})", version,
                        protocol_version));
     return;
   }
-  granted_ = clamp(params, defaults_, limits_);
-  request_ = granted_;
+  granted_ = clamp(request, defaults_, limits_);
   state_ = State::tracing;
   next_filler_ = deadline_after(now.mono, limits_.filler_interval);
-  send(ServerHello{protocol_version, params_of(*granted_), flow_});
+  send(ServerHello{protocol_version, request_of(*granted_), flow_});
 }
 
 void ServerSession::on_hop(const core::HopEvent& hop) {
@@ -104,7 +109,7 @@ void ServerSession::on_peer_closed(core::Instant) {
   switch (state_) {
     case State::awaiting_hello: close("client closed the connection before its hello"); break;
     case State::tracing: close("client closed the connection before the trace was done"); break;
-    default: close("finished"); break;
+    default: close("finished", /*failed=*/false); break;
   }
 }
 
@@ -120,13 +125,7 @@ void ServerSession::enforce_time_limits(core::Instant now) {
   }
 }
 
-std::optional<core::TraceConfig> ServerSession::take_trace_request() {
-  auto request = std::move(request_);
-  request_.reset();
-  return request;
-}
-
-std::optional<core::Duration> ServerSession::next_deadline() const {
+std::optional<core::Duration> ServerSession::poll_timeout() const {
   if (state_ == State::closed) return std::nullopt;
   core::Duration next = deadline_after(started_, limits_.client_time_limit);
   const core::Duration idle_from = state_ == State::awaiting_hello ? started_ : last_heard_;
@@ -149,10 +148,10 @@ void ServerSession::refuse(const std::string& reason) {
   close(reason);
 }
 
-void ServerSession::close(std::string reason) {
+void ServerSession::close(std::string reason, bool failed) {
   state_ = State::closed;
   close_reason_ = std::move(reason);
-  request_.reset();  // a trace nobody will read
+  outputs_.push(CloseConnection{close_reason_, failed});
 }
 
 }  // namespace nfqtrace::coop

@@ -11,6 +11,9 @@ namespace {
 constexpr std::uint32_t probe_stride = 2;
 // Offset 0 would share its sequence number with the original segment.
 constexpr std::uint32_t first_probe_offset = 1;
+// A flow that never sent data is probed with bytes this far below its
+// sequence number at most (then it waits for data of its own).
+constexpr std::uint32_t old_bytes_reach = 4096;
 // Mangle mode: a flow that sent no data in this many packets only ACKs.
 constexpr std::uint32_t ack_only_after = 32;
 // A peer's RST counts only with a sequence number this close above what the
@@ -22,7 +25,7 @@ constexpr std::uint32_t peer_rst_window = 1u << 17;
 // FINs of its close find it closed instead of starting a new trace.
 constexpr Duration closed_linger = std::chrono::seconds(10);
 // Mixed into the sampling hash, so the sampled set is not simply "low hashes".
-constexpr std::size_t rng_seed_mix = 0x9e3779b97f4a7c15ull;
+constexpr std::size_t sample_hash_mix = 0x9e3779b97f4a7c15ull;
 
 bool contains(const std::vector<std::uint16_t>& v, std::uint16_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -30,61 +33,32 @@ bool contains(const std::vector<std::uint16_t>& v, std::uint16_t x) {
 
 FlowKey outgoing_key(const wire::TcpPacket& p) { return FlowKey{p.src, p.dst, p.sport, p.dport}; }
 
-void sanitize(TraceConfig& c) {
-  if (c.max_ttl == 0) c.max_ttl = 1;
-  if (c.ttl_repeat == 0) c.ttl_repeat = 1;
-  if (c.packet_freq == 0) c.packet_freq = 1;
-}
-
 }  // namespace
 
-Engine::Engine(TraceConfig config, FlowFilter filter)
-    : config_(config),
+Engine::Engine(EngineConfig config, FlowFilter filter)
+    : config_(std::move(config)),
       filter_(std::move(filter)),
-      rng_(config.seed ? config.seed : 1),
-      probe_tokens_(config.probe_burst) {
-  sanitize(config_);
-  default_config_ = std::make_shared<const TraceConfig>(config_);
+      admission_(1),
+      budget_(config_.probes_per_second, config_.probe_burst),
+      ip_ids_(config_.seed) {
+  config_.trace = config_.trace.sanitized();
+  default_params_ = std::make_shared<const TraceParams>(config_.trace);
   if (config_.stop_set) memory_.emplace(*config_.stop_set);
-  trace_limit_ = config_.max_flows;
-  if (config_.probes_per_second > 0) {
-    // A trace's first wave is about a window of probes; the budget serves
-    // this many of them within a timeout.
-    const double paced = config_.probes_per_second *
-                         std::chrono::duration<double>(config_.timeout).count() /
-                         std::max<double>(config_.first_window, 1);
-    trace_limit_ = std::min<std::size_t>(trace_limit_,
-                                         std::max<std::size_t>(4, static_cast<std::size_t>(paced)));
-  }
+  admission_ = Admission(Admission::limit_for(config_));
 }
 
 Engine::~Engine() = default;
 
-std::uint16_t Engine::next_ip_id() {
-  // xorshift32: IP IDs that do not repeat within a trace and are not a
-  // counter an off-path sender could follow.
-  rng_ ^= rng_ << 13;
-  rng_ ^= rng_ >> 17;
-  rng_ ^= rng_ << 5;
-  return static_cast<std::uint16_t>(rng_ >> 8);
-}
-
-std::size_t Engine::take_probe_budget(std::size_t wanted, Duration now) {
-  if (config_.probes_per_second <= 0) return wanted;  // no pacing
-  const double elapsed = std::chrono::duration<double>(now - tokens_at_).count();
-  tokens_at_ = now;
-  probe_tokens_ = std::min<double>(config_.probe_burst,
-                                   probe_tokens_ + std::max(0.0, elapsed) * config_.probes_per_second);
-  const auto granted = std::min<std::size_t>(wanted, static_cast<std::size_t>(probe_tokens_));
-  probe_tokens_ -= static_cast<double>(granted);
-  counters_.probes_deferred += wanted - granted;
-  return granted;
+std::optional<Phase> Engine::phase(const FlowKey& flow) const {
+  auto it = flows_.find(flow);
+  if (it == flows_.end()) return std::nullopt;
+  return it->second.phase;
 }
 
 bool Engine::sampled(const FlowKey& key) const {
   if (config_.sample >= 1.0) return true;
   // The same flow always hashes the same: in or out for its whole life.
-  const std::size_t h = FlowKeyHash{}(key) ^ rng_seed_mix;
+  const std::size_t h = FlowKeyHash{}(key) ^ sample_hash_mix;
   return static_cast<double>(h % 1'000'000) < config_.sample * 1'000'000.0;
 }
 
@@ -95,91 +69,251 @@ bool Engine::selected(const wire::TcpPacket& p) const {
   return contains(filter_.dports, p.dport) || contains(filter_.sports, p.sport);
 }
 
-void Engine::arm(const FlowKey& key, Duration at) { timers_.push(Timer{at, key}); }
+// --- timers ---------------------------------------------------------------
 
-Engine::Flow* Engine::find_or_create(const FlowKey& key, Instant now) {
-  auto it = flows_.find(key);
-  if (it != flows_.end()) return &it->second;
-  Flow& f = flows_[key];
-  f.config = default_config_;
-  f.last_seen = now.mono;
-  f.idle_check = now.mono + config_.idle_timeout;
-  arm(key, f.idle_check);
-  return &f;
+void Engine::arm(const FlowKey& key, Flow& f, FlowTimer which, Duration at) {
+  f.timer(which) = at;
+  timers_.push(TimerEntry{at, key, which});
 }
 
-bool Engine::make_room(const FlowKey& key, Flow& f, Duration now) {
-  admit_waiting(now);  // who came earlier goes first
-  if (f.admitted) {  // its place was kept
-    f.admitted = false;
-    --admitting_;
-    return true;
+void Engine::arm_by(const FlowKey& key, Flow& f, FlowTimer which, Duration at) {
+  const auto& pending = f.timer(which);
+  if (!pending || at < *pending) arm(key, f, which, at);
+}
+
+std::optional<Duration> Engine::poll_timeout() {
+  while (!timers_.empty()) {
+    const TimerEntry& top = timers_.top();
+    auto it = flows_.find(top.flow);
+    if (it != flows_.end() && it->second.timer(top.which) == top.at) return top.at;
+    timers_.pop();  // stale: the flow is gone, or that timer moved
   }
-  if (f.waiting) return false;
-  if (running_ + admitting_ < trace_limit_) return true;
-  f.waiting = true;
-  ++counters_.flows_refused;
-  // Waiting in the queue would cost every one of its packets a trip through
-  // us: it waits past the queue until its turn.
-  if (f.config->skip_finished_flows) {
-    f.skipping = true;
-    skip_changes_.push_back(SkipChange{key, true});
-  }
-  waiting_.push_back(key);
-  return false;
+  return std::nullopt;
 }
 
-void Engine::leave_waiting(Flow& f) {
-  if (f.admitted) --admitting_;
-  f.admitted = false;
-  f.waiting = false;  // its place in waiting_ is skipped when reached
-}
-
-void Engine::admit_waiting(Duration now) {
-  while (!waiting_.empty() && running_ + admitting_ < trace_limit_) {
-    const FlowKey key = waiting_.front();
-    waiting_.pop_front();
-    auto it = flows_.find(key);
-    if (it == flows_.end() || !it->second.waiting) continue;  // gone meanwhile
+void Engine::on_timer(Instant now) {
+  while (!timers_.empty() && timers_.top().at <= now.mono) {
+    const TimerEntry entry = timers_.top();
+    timers_.pop();
+    auto it = flows_.find(entry.flow);
+    if (it == flows_.end()) continue;
     Flow& f = it->second;
-    f.waiting = false;
-    f.admitted = true;
-    // Its packets passed us by while it waited: that was no idleness.
-    f.last_seen = now;
-    ++admitting_;
-    if (f.skipping) {
-      f.skipping = false;
-      ++counters_.flows_waited_past;
-      skip_changes_.push_back(SkipChange{key, false});
-    }
+    if (f.timer(entry.which) != entry.at) continue;  // stale
+    f.timer(entry.which).reset();
+    on_flow_timer(entry.flow, f, entry.which, now);
+  }
+}
+
+void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant now) {
+  switch (which) {
+    case FlowTimer::probe_expiry:
+      if (!f.trace) return;
+      f.trace->expire(now.mono);
+      if (auto next = f.trace->next_expiry()) arm(key, f, FlowTimer::probe_expiry, *next);
+      settle(key, f, now);
+      return;
+    case FlowTimer::idle_check:
+      on_idle_check(key, f, now);
+      return;
+    case FlowTimer::linger:
+      // A round still running when the linger ends re-arms it when it ends.
+      if (f.phase == Phase::closing && !f.trace) flows_.erase(key);
+      return;
+    case FlowTimer::next_round:
+      if (f.phase == Phase::resting && f.skipping && f.round_due(now.mono)) {
+        // Its packets come back to us, and the next one starts the round.
+        set_skip(key, f, false);
+        f.last_seen = now.mono;
+      }
+      return;
+  }
+}
+
+void Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
+  if (f.phase == Phase::closing) return;  // the linger ends it
+  if (f.skipping) {
+    // Unseen while skipping is not idleness (its packets pass us by); ask
+    // instead whether its connection still exists: a flow forgotten while
+    // its connection lives would keep its mark, and its end would go
+    // unseen.
+    outputs_.push(SkipChange{key, true, true});
+    arm(key, f, FlowTimer::idle_check, now.mono + config_.idle_timeout);
+    return;
+  }
+  const Duration idle_at = f.last_seen + config_.idle_timeout;
+  if (idle_at <= now.mono) {
+    // Silent this long, the flow is gone whatever its probes still wait for.
+    forget(key, now);
+    return;
+  }
+  arm(key, f, FlowTimer::idle_check, idle_at);
+}
+
+// --- the lifecycle ----------------------------------------------------------
+
+Flow& Engine::find_or_create(const FlowKey& key, Instant now) {
+  auto [it, created] = flows_.try_emplace(key);
+  Flow& f = it->second;
+  if (created) {
+    f.params = default_params_;
+    f.last_seen = now.mono;
+    arm(key, f, FlowTimer::idle_check, now.mono + config_.idle_timeout);
+  }
+  return f;
+}
+
+void Engine::set_skip(const FlowKey& key, Flow& f, bool skip) {
+  if (f.skipping == skip) return;
+  f.skipping = skip;
+  outputs_.push(SkipChange{key, skip});
+}
+
+void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
+  if (!allowed_transition(f.phase, to)) ++counters_.illegal_transitions;
+  const Phase from = f.phase;
+  f.phase = to;
+  switch (to) {
+    case Phase::fresh:
+      break;
+    case Phase::unsampled:
+      ++counters_.flows_not_sampled;
+      // Not ours to trace: its packets need not come through us at all.
+      if (config_.skip_marks) set_skip(key, f, true);
+      break;
+    case Phase::waiting:
+      ++counters_.flows_refused;
+      admission_.wait(key);
+      // Waiting in the queue would cost every one of its packets a trip
+      // through us: it waits past the queue until its turn.
+      if (config_.skip_marks) set_skip(key, f, true);
+      break;
+    case Phase::admitted:
+      // Its packets passed us by while it waited: that was no idleness.
+      f.last_seen = now.mono;
+      if (f.skipping) {
+        ++counters_.flows_waited_past;
+        set_skip(key, f, false);
+      }
+      break;
+    case Phase::tracing:
+      admission_.start(from == Phase::admitted);
+      break;
+    case Phase::resting:
+      // Until its next round (if any), its packets need not come through us.
+      if (config_.skip_marks && !stopped_) set_skip(key, f, true);
+      break;
+    case Phase::closing:
+      f.closed_at = now.mono;
+      if (from == Phase::admitted) admission_.give_up_kept();
+      // Conntrack keeps a closed connection (and its mark) for minutes: a
+      // new connection on the same ports would inherit the skip.
+      set_skip(key, f, false);
+      if (f.trace) f.trace->close();
+      arm(key, f, FlowTimer::linger, now.mono + closed_linger);
+      break;
   }
 }
 
 void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
-  if (f.trace || f.closing || stopped_) return;
-  const TraceConfig& c = *f.config;
-  if (f.rounds > 0 && (!c.repeat || now.mono < f.round_started + *c.repeat)) return;
-  if (f.unsampled) return;
-  if (f.rounds == 0 && !sampled(key)) {
-    f.unsampled = true;
-    ++counters_.flows_not_sampled;
-    // Not ours to trace: its packets need not come through us at all.
-    if (f.config->skip_finished_flows) {
-      f.skipping = true;
-      skip_changes_.push_back(SkipChange{key, true});
-    }
+  if (stopped_) return;
+  switch (f.phase) {
+    case Phase::fresh:
+      if (!sampled(key)) {
+        enter(key, f, Phase::unsampled, now);
+        return;
+      }
+      break;
+    case Phase::resting:
+      if (!f.round_due(now.mono)) return;
+      break;
+    case Phase::waiting:
+    case Phase::admitted:
+      break;
+    case Phase::unsampled:
+    case Phase::tracing:
+    case Phase::closing:
+      return;
+  }
+  admit_waiting(now);  // who came earlier goes first
+  if (f.phase == Phase::waiting) return;
+  if (f.phase == Phase::admitted || admission_.has_room()) {
+    start_round(key, f, now);
     return;
   }
-  if (!make_room(key, f, now.mono)) return;
+  enter(key, f, Phase::waiting, now);
+}
+
+void Engine::start_round(const FlowKey& key, Flow& f, Instant now) {
+  const TraceParams& p = *f.params;
   ++f.rounds;
   f.round_started = now.mono;
-  f.packets_since_probe = c.packet_freq;  // the first chance is taken
+  f.packets_since_probe = p.packet_freq;  // the first chance is taken
   std::optional<std::uint8_t> start;
-  if (memory_ && c.mode == Mode::dup) start = memory_->start_ttl(key.dst, now.mono);
+  if (memory_ && p.mode == Mode::dup) start = memory_->start_ttl(key.dst, now.mono);
   if (start) ++counters_.traces_from_stop_set;
-  f.trace = std::make_unique<Trace>(c, key, f.rounds, now, memory_ ? &*memory_ : nullptr, start);
-  ++running_;
+  f.trace = std::make_unique<Trace>(p, key, f.rounds, now, memory_ ? &*memory_ : nullptr, start);
   ++counters_.traces_started;
+  enter(key, f, Phase::tracing, now);
+}
+
+void Engine::admit_waiting(Instant now) {
+  while (auto next = admission_.admit_next([this](const FlowKey& key) {
+           auto it = flows_.find(key);
+           return it != flows_.end() && it->second.phase == Phase::waiting;
+         })) {
+    enter(*next, flows_.find(*next)->second, Phase::admitted, now);
+  }
+}
+
+void Engine::restart(const FlowKey& key, Instant now) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  const Flow& f = it->second;
+  // A retransmitted SYN of the handshake we saw: the same connection, not
+  // yet traced and still coming through the queue.
+  const bool untraced = f.phase == Phase::fresh || f.phase == Phase::waiting ||
+                        f.phase == Phase::admitted;
+  if (f.rounds == 0 && untraced && !f.skipping) return;
+  forget(key, now);
+}
+
+void Engine::close_flow(const FlowKey& key, Flow& f, Instant now) {
+  if (f.phase == Phase::closing) return;
+  enter(key, f, Phase::closing, now);
+  settle(key, f, now);
+}
+
+// --- rounds -----------------------------------------------------------------
+
+void Engine::take_replies(Flow& f) {
+  auto& replies = f.trace->new_replies();
+  for (HopEvent& hop : replies) outputs_.push(std::move(hop));
+  replies.clear();
+}
+
+void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
+  if (!f.trace) return;
+  take_replies(f);
+  const std::optional<StopReason> reason = f.trace->finished();
+  if (!reason) return;
+  end_round(f, *reason, now);
+  admit_waiting(now);
+  if (f.phase == Phase::closing) {
+    arm(key, f, FlowTimer::linger, std::max(now.mono, f.closed_at + closed_linger));
+    return;
+  }
+  enter(key, f, Phase::resting, now);
+}
+
+void Engine::end_round(Flow& f, StopReason reason, Instant now) {
+  take_replies(f);
+  TraceResult result = f.trace->result(reason, now);
+  if (memory_) memory_->learn(result, now.mono);
+  f.trace.reset();
+  f.timer(FlowTimer::probe_expiry).reset();
+  outputs_.push(std::move(result));
+  ++counters_.traces_ended;
+  admission_.end();
 }
 
 Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& meta, Instant now) {
@@ -194,16 +328,12 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   if (packet.has(wire::tcp_flag::syn)) restart(key, now);
   if ((ends_flow || filter_.requested_only) && !flows_.contains(key)) return verdict;
 
-  Flow& f = *find_or_create(key, now);
+  Flow& f = find_or_create(key, now);
   f.last_seen = now.mono;
-  if (f.closing) return verdict;  // the last packets of a closed connection
-  if (packet.has(wire::tcp_flag::ack)) {
-    f.ack_known = true;
-    f.acked = packet.ack;
-  }
+  if (f.phase == Phase::closing) return verdict;  // the last packets of a closed connection
+  if (packet.has(wire::tcp_flag::ack)) f.last_ack = packet.ack;
   const wire::Bytes payload = packet.payload();
-  const TraceConfig& c = *f.config;
-  if (f.trace && c.mode == Mode::mangle && packet.payload_len > 0)
+  if (f.trace && f.params->mode == Mode::mangle && packet.payload_len > 0)
     f.trace->on_retransmission(packet.seq, packet.end_seq());
   f.packets_since_data = packet.payload_len > 0 ? 0 : f.packets_since_data + 1;
   if (payload.size() >= 2) {
@@ -212,7 +342,7 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
     std::copy_n(payload.begin(), f.sent.len, f.sent.bytes.begin());
   }
   if (ends_flow) {
-    close_flow(key, now);
+    close_flow(key, f, now);
     return verdict;
   }
   if (packet.has(wire::tcp_flag::syn)) return verdict;  // never probe with a handshake
@@ -221,17 +351,17 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   if (!f.trace) return verdict;
 
   ++f.packets_since_probe;
-  if (c.mode == Mode::dup) {
-    probe_dup(f, packet, meta, now);
+  if (f.params->mode == Mode::dup) {
+    probe_dup(key, f, packet, meta, now);
   } else {
-    verdict.set_ttl = probe_mangle(f, packet, meta, now);
+    verdict.set_ttl = probe_mangle(key, f, packet, meta, now);
   }
-  settle(key, now);
+  settle(key, f, now);
   return verdict;
 }
 
-void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta& meta,
-                       Instant now) {
+void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packet,
+                       const PacketMeta& meta, Instant now) {
   wanted_.clear();
   f.trace->wanted_ttls(wanted_);
   if (wanted_.empty()) return;
@@ -255,18 +385,22 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
   static constexpr std::uint8_t old_byte[1] = {0};
 
   // Within the --pps budget: lowest TTLs first, the rest with later packets.
-  const std::size_t granted = take_probe_budget(wanted_.size(), now.mono);
+  const std::size_t granted = budget_.take(wanted_.size(), now.mono);
+  counters_.probes_deferred += wanted_.size() - granted;
   wanted_.resize(granted);
   if (wanted_.empty()) return;
 
+  const TraceParams& params = *f.params;
   const std::uint32_t header_len = packet.tcp_header_len;
   std::uint32_t offset = first_probe_offset;
   std::uint32_t below = 1;  // probes below the flow: seq - 1, seq - 3, ...
   std::size_t sent_now = 0;
+  ProbePacket out;
+  out.out_ifindex = meta.out_ifindex;
   for (std::uint8_t ttl : wanted_) {
     wire::ProbeFields fields;
     fields.ttl = ttl;
-    fields.ip_id = packet.family == wire::Family::v4 ? next_ip_id() : 0;
+    fields.ip_id = packet.family == wire::Family::v4 ? ip_ids_.next() : 0;
     if (!source.empty()) {
       while (offset < source.size() && f.trace->seq_in_use(source_seq + offset))
         offset += probe_stride;
@@ -275,21 +409,20 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
       fields.payload = source.subspan(offset, 1);
       offset += probe_stride;
     } else {
-      while (below < 4096 && f.trace->seq_in_use(packet.seq - below)) below += probe_stride;
-      if (below >= 4096) break;
+      while (below < old_bytes_reach && f.trace->seq_in_use(packet.seq - below))
+        below += probe_stride;
+      if (below >= old_bytes_reach) break;
       fields.seq = packet.seq - below;
       fields.payload = wire::Bytes(old_byte);
       below += probe_stride;
     }
-    ProbePacket& out = probes_.emplace_back();
-    out.out_ifindex = meta.out_ifindex;
     const std::size_t size = wire::build_probe(packet, fields, out.bytes);
     if (size == 0) {
-      probes_.pop_back();
       ++counters_.probes_unbuildable;
       break;
     }
     out.size = static_cast<std::uint16_t>(size);
+    outputs_.push(out);
     Probe p;
     p.id = ProbeIdentity{fields.seq,
                          header_len + static_cast<std::uint32_t>(fields.payload.size()),
@@ -297,21 +430,23 @@ void Engine::probe_dup(Flow& f, const wire::TcpPacket& packet, const PacketMeta&
     p.payload_len = static_cast<std::uint32_t>(fields.payload.size());
     p.ttl = ttl;
     p.sent = now.mono;
-    p.expires = now.mono + f.config->timeout;
+    p.expires = now.mono + params.timeout;
     f.trace->add_probe(p);
     ++sent_now;
   }
-  probe_tokens_ += static_cast<double>(granted - sent_now);  // unused budget goes back
+  budget_.give_back(granted - sent_now);
   if (sent_now > 0) {
     counters_.probes_sent += sent_now;
     f.packets_since_probe = 0;
-    arm(outgoing_key(packet), now.mono + f.config->timeout);
+    arm_by(key, f, FlowTimer::probe_expiry, now.mono + params.timeout);
   }
 }
 
-std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket& packet,
+std::optional<std::uint8_t> Engine::probe_mangle(const FlowKey& key, Flow& f,
+                                                 const wire::TcpPacket& packet,
                                                  const PacketMeta& meta, Instant now) {
-  if (f.packets_since_probe < f.config->packet_freq) return std::nullopt;
+  const TraceParams& params = *f.params;
+  if (f.packets_since_probe < params.packet_freq) return std::nullopt;
   // A bare ACK that reaches the peer leaves no trace of it (nothing is
   // acknowledged), so the TTL would look silent: probe with data while the
   // flow sends any. A flow that only ACKs is probed with its ACKs: its
@@ -328,62 +463,45 @@ std::optional<std::uint8_t> Engine::probe_mangle(Flow& f, const wire::TcpPacket&
   const ProbeIdentity id{packet.seq, std::uint32_t{packet.tcp_header_len} + packet.payload_len,
                          packet.family == wire::Family::v4 ? packet.ip_id : std::uint16_t{0}};
   if (f.trace->identity_in_use(id)) return std::nullopt;  // a reply could not tell them apart
-  if (take_probe_budget(1, now.mono) == 0) return std::nullopt;
+  if (budget_.take(1, now.mono) == 0) {
+    ++counters_.probes_deferred;
+    return std::nullopt;
+  }
 
   Probe p;
   p.id = id;
   p.payload_len = packet.payload_len;
   p.ttl = wanted_.front();
   p.sent = now.mono;
-  p.expires = now.mono + f.config->timeout;
+  p.expires = now.mono + params.timeout;
   f.trace->add_probe(p);
   f.packets_since_probe = 0;
   ++counters_.packets_mangled;
   ++counters_.probes_sent;
-  arm(outgoing_key(packet), p.expires);
+  arm_by(key, f, FlowTimer::probe_expiry, p.expires);
   return p.ttl;
 }
 
-void Engine::request_trace(const FlowKey& key, const TraceConfig& config, Instant now) {
+// --- other events -------------------------------------------------------------
+
+void Engine::request_trace(const FlowKey& key, const TraceParams& params, Instant now) {
   if (stopped_) return;
-  Flow& f = *find_or_create(key, now);
-  auto own = std::make_shared<TraceConfig>(config);
-  sanitize(*own);
-  // What the runtime can do is the engine's to say, not the flow's.
-  own->skip_finished_flows = config_.skip_finished_flows;
-  f.config = std::move(own);
+  Flow& f = find_or_create(key, now);
+  f.params = std::make_shared<const TraceParams>(params.sanitized());
 }
 
 void Engine::forget(const FlowKey& key, Instant now) {
   auto it = flows_.find(key);
   if (it == flows_.end()) return;
   Flow& f = it->second;
-  if (f.skipping) skip_changes_.push_back(SkipChange{key, false});
-  leave_waiting(f);
+  // A mark left behind would keep a new connection on these ports untraced.
+  set_skip(key, f, false);
+  if (f.phase == Phase::admitted) admission_.give_up_kept();
   const bool ran = f.trace != nullptr;
-  if (ran) {  // probes may still be out: it ends now all the same
-    take_replies(f);
-    finished_.push_back(f.trace->result(f.trace->finished().value_or(StopReason::closed), now));
-    ++counters_.traces_ended;
-    --running_;
-  }
-  flows_.erase(it);
-  if (ran) admit_waiting(now.mono);
-}
-
-void Engine::take_replies(Flow& f) {
-  auto& replies = f.trace->new_replies();
-  hop_events_.insert(hop_events_.end(), replies.begin(), replies.end());
-  replies.clear();
-}
-
-void Engine::restart(const FlowKey& key, Instant now) {
-  auto it = flows_.find(key);
-  if (it == flows_.end()) return;
-  const Flow& f = it->second;
-  // A retransmitted SYN of the handshake we saw: the same connection.
-  if (f.rounds == 0 && !f.closing && !f.skipping && !f.unsampled) return;
-  forget(key, now);
+  // Probes may still be out: the round ends now all the same.
+  if (ran) end_round(f, f.trace->finished().value_or(StopReason::closed), now);
+  flows_.erase(it);  // a waiting flow's place in line is skipped when reached
+  if (ran) admit_waiting(now);
 }
 
 void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
@@ -392,7 +510,7 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   auto it = flows_.find(key);
   if (it == flows_.end()) return;
   Flow& f = it->second;
-  if (f.closing) return;
+  if (f.phase == Phase::closing) return;
   f.last_seen = at.mono;
   if (f.trace) {
     const wire::SackBlocks sacks = wire::parse_sack(packet.options());
@@ -408,13 +526,13 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   // A FIN from the peer ends only its half: the flow may go on sending (and
   // be traced) until it closes its own side, which we see.
   if (packet.has(wire::tcp_flag::rst)) {
-    if (f.ack_known && packet.seq - f.acked < peer_rst_window) {
-      close_flow(key, at);
+    if (f.last_ack && packet.seq - *f.last_ack < peer_rst_window) {
+      close_flow(key, f, at);
       return;
     }
     ++counters_.peer_resets_rejected;
   }
-  settle(key, at);
+  settle(key, f, at);
 }
 
 bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
@@ -440,149 +558,45 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
     case IcmpMatch::no_probe: ++counters_.icmp_no_probe; break;
     case IcmpMatch::repeated: ++counters_.icmp_repeated; break;
   }
-  settle(it->first, at);
+  settle(it->first, it->second, at);
   return match != IcmpMatch::no_probe;
 }
 
-void Engine::on_timer(Instant now) {
-  while (!timers_.empty() && timers_.top().at <= now.mono) {
-    const Timer timer = timers_.top();
-    timers_.pop();
-    auto it = flows_.find(timer.key);
-    if (it == flows_.end()) continue;
-    Flow& f = it->second;
-    if (f.trace) f.trace->expire(now.mono);
-    if (f.closing) {
-      if (!f.trace && f.closed_at + closed_linger <= now.mono) {
-        flows_.erase(it);
-        continue;
-      }
-    } else {
-      if (f.skipping && !f.waiting && f.rounds > 0 && f.config->repeat &&
-          f.round_started + *f.config->repeat <= now.mono) {
-        // Time for its next round: its packets come back to us.
-        f.skipping = false;
-        f.last_seen = now.mono;
-        skip_changes_.push_back(SkipChange{timer.key, false});
-      }
-      if (timer.at == f.idle_check && !on_idle_check(timer.key, f, now)) continue;
-    }
-    settle(timer.key, now);
-  }
-}
-
-bool Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
-  if (f.skipping) {
-    // Unseen while skipping is not idleness (its packets pass us by); ask
-    // instead whether its connection still exists: a flow forgotten while
-    // its connection lives would keep its mark, and its end would go
-    // unseen.
-    skip_changes_.push_back(SkipChange{key, true, true});
-    f.idle_check = now.mono + config_.idle_timeout;
-    arm(key, f.idle_check);
-    return true;
-  }
-  const Duration idle_at = f.last_seen + config_.idle_timeout;
-  if (idle_at <= now.mono) {
-    expire_idle(key, now);
-    return false;
-  }
-  f.idle_check = idle_at;
-  arm(key, idle_at);
-  return true;
-}
-
-void Engine::skip_applied(const SkipChange& change, bool ok, bool connection_gone, Instant now) {
+void Engine::handle(const SkipApplied& applied, Instant now) {
+  const SkipChange& change = applied.change;
   // A cleared mark needs nothing more, done or not: the flow was leaving
   // the skip (and may be gone, or a new connection on the same ports).
   if (!change.skip) return;
   auto it = flows_.find(change.flow);
   if (it == flows_.end() || !it->second.skipping) return;
   Flow& f = it->second;
-  if (connection_gone) {
+  if (applied.connection_gone) {
     f.skipping = false;  // no mark left to clear
     forget(change.flow, now);
     return;
   }
-  if (!ok) {
-    // The packets keep coming: the flow stays as it was, traced or done.
+  if (!applied.ok) {
+    // The packets keep coming: the flow stays where it is in its life.
     f.skipping = false;
     return;
   }
-  if (change.recheck || f.waiting) return;
+  if (change.recheck || f.phase == Phase::waiting) return;
   ++counters_.flows_skipped;
   // Without a next round the state stays until the flow has been idle a
   // while: packets queued before the mark took effect still arrive, and must
   // find the flow done rather than start it afresh.
-  if (f.config->repeat) arm(change.flow, f.round_started + *f.config->repeat);
-}
-
-void Engine::expire_idle(const FlowKey& key, Instant now) {
-  // Silent this long, the flow is gone whatever its probes still wait for.
-  forget(key, now);
-}
-
-bool Engine::settle(const FlowKey& key, Instant now) {
-  auto it = flows_.find(key);
-  if (it == flows_.end()) return false;
-  Flow& f = it->second;
-  if (!f.trace) return true;
-  take_replies(f);
-  const std::optional<StopReason> reason = f.trace->finished();
-  if (!reason) return true;
-  finished_.push_back(f.trace->result(*reason, now));
-  if (memory_) memory_->learn(finished_.back(), now.mono);
-  ++counters_.traces_ended;
-  --running_;
-  f.trace.reset();
-  admit_waiting(now.mono);
-  if (f.closing) {
-    arm(key, std::max(now.mono, f.closed_at + closed_linger));
-    return true;
-  }
-  if (f.config->skip_finished_flows && !stopped_) {
-    f.skipping = true;
-    skip_changes_.push_back(SkipChange{key, true});
-  }
-  return true;
-}
-
-void Engine::close_flow(const FlowKey& key, Instant now) {
-  auto it = flows_.find(key);
-  if (it == flows_.end() || it->second.closing) return;
-  Flow& f = it->second;
-  f.closing = true;
-  f.closed_at = now.mono;
-  leave_waiting(f);
-  // Conntrack keeps a closed connection (and its mark) for minutes: a new
-  // connection on the same ports would inherit the skip.
-  if (f.skipping) {
-    f.skipping = false;
-    skip_changes_.push_back(SkipChange{key, false});
-  }
-  if (f.trace) f.trace->close();
-  arm(key, now.mono + closed_linger);
-  settle(key, now);
+  if (f.phase == Phase::resting && f.params->repeat)
+    arm(change.flow, f, FlowTimer::next_round, f.round_started + *f.params->repeat);
 }
 
 void Engine::stop(Instant now) {
   stopped_ = true;
   for (auto& [key, f] : flows_) {
-    if (!f.trace) continue;
-    take_replies(f);
-    finished_.push_back(f.trace->result(StopReason::stopped, now));
-    ++counters_.traces_ended;
-    f.trace.reset();
+    if (f.trace) end_round(f, StopReason::stopped, now);
   }
-  running_ = 0;
-  admitting_ = 0;
-  waiting_.clear();
+  admission_.clear();
   flows_.clear();
-}
-
-std::optional<Duration> Engine::next_deadline() const {
-  if (timers_.empty()) return std::nullopt;
-  return timers_.top().at;
+  timers_ = {};
 }
 
 }  // namespace nfqtrace::core

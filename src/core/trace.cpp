@@ -6,13 +6,13 @@
 
 namespace nfqtrace::core {
 
-Trace::Trace(const TraceConfig& config, const FlowKey& flow, std::uint32_t round, Instant start,
+Trace::Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round, Instant start,
              const PathMemory* memory, std::optional<std::uint8_t> start_ttl)
-    : config_(config), flow_(flow), round_(round), start_(start), hops_(config.max_ttl) {
+    : params_(params), flow_(flow), round_(round), start_(start), hops_(params.max_ttl) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
-  probes_.reserve(std::size_t{config.max_ttl} * config.ttl_repeat);
-  if (memory && start_ttl && *start_ttl > 1 && *start_ttl < config.max_ttl &&
-      config.mode == Mode::dup) {
+  probes_.reserve(std::size_t{params.max_ttl} * params.ttl_repeat);
+  if (memory && start_ttl && *start_ttl > 1 && *start_ttl < params.max_ttl &&
+      params.mode == Mode::dup) {
     memory_ = memory;
     floor_ = *start_ttl;
     walk_done_ = false;
@@ -65,8 +65,8 @@ std::uint8_t Trace::last_router_ttl() const {
 
 std::uint8_t Trace::horizon() const {
   if (destination_ttl_ != 0) return destination_ttl_;
-  const unsigned ahead = unsigned{last_router_ttl()} + config_.gap_limit;
-  return static_cast<std::uint8_t>(std::min<unsigned>(config_.max_ttl, ahead));
+  const unsigned ahead = unsigned{last_router_ttl()} + params_.gap_limit;
+  return static_cast<std::uint8_t>(std::min<unsigned>(params_.max_ttl, ahead));
 }
 
 bool Trace::all_settled(std::uint8_t up_to_ttl) const {
@@ -75,7 +75,7 @@ bool Trace::all_settled(std::uint8_t up_to_ttl) const {
   });
 }
 
-bool Trace::first_pass_settled() const { return all_settled(config_.max_ttl); }
+bool Trace::first_pass_settled() const { return all_settled(params_.max_ttl); }
 
 bool Trace::all_settled_at(std::uint8_t ttl) const {
   return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
@@ -84,20 +84,20 @@ bool Trace::all_settled_at(std::uint8_t ttl) const {
 }
 
 std::uint8_t Trace::first_pass_limit() const {
-  const unsigned answered_reach = unsigned{last_router_ttl()} + config_.gap_limit;
-  const unsigned first = known_window_ != 0 ? known_window_ : config_.first_window;
+  const unsigned answered_reach = unsigned{last_router_ttl()} + params_.gap_limit;
+  const unsigned first = known_window_ != 0 ? known_window_ : params_.first_window;
   const unsigned window = std::max<unsigned>(first, answered_reach);
-  return static_cast<std::uint8_t>(std::min<unsigned>(config_.max_ttl, std::max(window, 1u)));
+  return static_cast<std::uint8_t>(std::min<unsigned>(params_.max_ttl, std::max(window, 1u)));
 }
 
 void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   if (closing_) return;
-  const std::uint8_t limit = destination_ttl_ != 0 ? destination_ttl_ : config_.max_ttl;
+  const std::uint8_t limit = destination_ttl_ != 0 ? destination_ttl_ : params_.max_ttl;
   const std::uint8_t h = horizon();
 
-  if (config_.mode == Mode::mangle) {
+  if (params_.mode == Mode::mangle) {
     for (std::uint8_t t = 1; t <= h; ++t) {
-      if (hops_[t - 1u].probes_sent < config_.ttl_repeat) {
+      if (hops_[t - 1u].probes_sent < params_.ttl_repeat) {
         out.push_back(t);
         return;
       }
@@ -119,7 +119,7 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   // Second pass: once the first has shown how far to go.
   if (destination_ttl_ == 0 && !first_pass_settled()) return;
   for (std::uint8_t t = floor_; t <= h; ++t) {
-    for (unsigned n = hops_[t - 1u].probes_sent; n < config_.ttl_repeat; ++n) out.push_back(t);
+    for (unsigned n = hops_[t - 1u].probes_sent; n < params_.ttl_repeat; ++n) out.push_back(t);
   }
 }
 
@@ -191,7 +191,7 @@ bool Trace::on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Ad
 
 bool Trace::on_peer_ack(std::uint32_t ack, const wire::Address& peer, Instant at,
                         std::uint8_t reply_ttl) {
-  if (config_.mode != Mode::mangle) return false;
+  if (params_.mode != Mode::mangle) return false;
   bool matched = false;
   for (Probe& p : probes_) {
     if (p.answered || p.retransmitted || p.payload_len == 0) continue;
@@ -232,23 +232,23 @@ std::optional<Duration> Trace::next_expiry() const {
 }
 
 std::optional<StopReason> Trace::finished() const {
-  if (!walk_done_) return closing_ && all_settled(config_.max_ttl) ? std::optional(StopReason::closed)
+  if (!walk_done_) return closing_ && all_settled(params_.max_ttl) ? std::optional(StopReason::closed)
                                                                    : std::nullopt;
   if (destination_ttl_ != 0) {
     if (!all_settled(destination_ttl_)) return std::nullopt;
     for (std::uint8_t t = floor_; t <= destination_ttl_; ++t)
-      if (hops_[t - 1u].probes_sent < config_.ttl_repeat)
+      if (hops_[t - 1u].probes_sent < params_.ttl_repeat)
         return closing_ ? std::optional(StopReason::closed) : std::nullopt;
     return StopReason::reached;
   }
-  if (!all_settled(config_.max_ttl)) return std::nullopt;
+  if (!all_settled(params_.max_ttl)) return std::nullopt;
   const std::uint8_t h = horizon();
   bool all_sent = true;
   for (std::uint8_t t = floor_; t <= h; ++t)
-    if (hops_[t - 1u].probes_sent < config_.ttl_repeat) all_sent = false;
+    if (hops_[t - 1u].probes_sent < params_.ttl_repeat) all_sent = false;
   if (all_sent) {
-    const unsigned ahead = unsigned{last_router_ttl()} + config_.gap_limit;
-    return ahead <= config_.max_ttl ? StopReason::gaplimit : StopReason::maxttl;
+    const unsigned ahead = unsigned{last_router_ttl()} + params_.gap_limit;
+    return ahead <= params_.max_ttl ? StopReason::gaplimit : StopReason::maxttl;
   }
   if (closing_) return StopReason::closed;
   return std::nullopt;
@@ -258,7 +258,7 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
   TraceResult r;
   r.flow = flow_;
   r.round = round_;
-  r.mode = config_.mode;
+  r.mode = params_.mode;
   r.start = start_;
   r.end = end;
   r.reached = destination_ttl_ != 0;
@@ -267,8 +267,8 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
   std::size_t shown = 0;
   switch (reason) {
     case StopReason::reached: shown = destination_ttl_; break;
-    case StopReason::gaplimit: shown = std::size_t{last_router_ttl()} + config_.gap_limit; break;
-    case StopReason::maxttl: shown = config_.max_ttl; break;
+    case StopReason::gaplimit: shown = std::size_t{last_router_ttl()} + params_.gap_limit; break;
+    case StopReason::maxttl: shown = params_.max_ttl; break;
     case StopReason::closed:
     case StopReason::stopped:
       shown = destination_ttl_ != 0 ? destination_ttl_ : last_router_ttl();

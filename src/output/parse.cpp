@@ -12,17 +12,17 @@ namespace {
 
 using nlohmann::json;
 
-// Keeps the first problem found, named by its path in the document.
+// The problem that ended the reading, named by its path in the document.
 class Problems {
  public:
-  explicit Problems(std::string* out) : out_(out) {}
   bool fail(std::string_view path, std::string_view why) {
-    if (out_) *out_ = fmt::format("{}: {}", path, why);
+    what_ = fmt::format("{}: {}", path, why);
     return false;
   }
+  std::string what() && { return std::move(what_); }
 
  private:
-  std::string* out_;
+  std::string what_;
 };
 
 std::string join(std::string_view prefix, std::string_view key) {
@@ -262,25 +262,25 @@ std::optional<core::Duration> parse_rfc3339(std::string_view s) {
          fraction - offset;
 }
 
-std::optional<core::FlowKey> flow_from_json(const nlohmann::json& j, std::string* error) {
-  Problems problems(error);
+Read<core::FlowKey> flow_from_json(const nlohmann::json& j) {
+  Problems problems;
   core::FlowKey flow;
-  if (!read_flow(j, "", flow, problems)) return std::nullopt;
+  if (!read_flow(j, "", flow, problems)) return std::move(problems).what();
   return flow;
 }
 
-std::optional<core::HopEvent> hop_from_json(const nlohmann::json& j, std::string* error) {
-  Problems problems(error);
+Read<core::HopEvent> hop_from_json(const nlohmann::json& j) {
+  Problems problems;
   core::HopEvent hop;
   if (!require_object(j, "", problems) || !read_flow_member(j, "", hop.flow, problems) ||
       !read_uint(j, "", "round", hop.round, problems) ||
       !read_uint(j, "", "ttl", hop.ttl, problems) || !read_reply(j, "", hop.reply, problems))
-    return std::nullopt;
+    return std::move(problems).what();
   return hop;
 }
 
-std::optional<core::TraceResult> trace_from_json(const nlohmann::json& j, std::string* error) {
-  Problems problems(error);
+Read<core::TraceResult> trace_from_json(const nlohmann::json& j) {
+  Problems problems;
   core::TraceResult t;
   if (!require_object(j, "", problems) || !read_flow_member(j, "", t.flow, problems) ||
       !read_uint(j, "", "round", t.round, problems) ||
@@ -288,24 +288,25 @@ std::optional<core::TraceResult> trace_from_json(const nlohmann::json& j, std::s
       !read_time(j, "", "start", t.start, problems) || !read_time(j, "", "end", t.end, problems) ||
       !read_uint(j, "", "probes_sent", t.probes_sent, problems) ||
       !read_enum(j, "", "reason", stop_reasons, t.reason, problems))
-    return std::nullopt;
+    return std::move(problems).what();
 
   const json* reached = member(j, "reached");
   if (!reached || !reached->is_boolean()) {
     problems.fail("reached", reached ? "must be true or false" : "missing");
-    return std::nullopt;
+    return std::move(problems).what();
   }
   t.reached = reached->get<bool>();
 
   const json* hops = member(j, "hops");
   if (!hops || !hops->is_array()) {
     problems.fail("hops", hops ? "must be an array" : "missing");
-    return std::nullopt;
+    return std::move(problems).what();
   }
   t.hops.reserve(hops->size());
   for (std::size_t i = 0; i < hops->size(); ++i) {
     core::Hop hop;
-    if (!read_hop((*hops)[i], fmt::format("hops[{}]", i), hop, problems)) return std::nullopt;
+    if (!read_hop((*hops)[i], fmt::format("hops[{}]", i), hop, problems))
+      return std::move(problems).what();
     t.hops.push_back(std::move(hop));
   }
   return t;

@@ -1,7 +1,7 @@
 #include "nfqtrace/runtime/tracer.hpp"
 
 #include <array>
-#include <vector>
+#include <variant>
 
 #include "nfqtrace/sys/clock.hpp"
 #include "nfqtrace/sys/conntrack.hpp"
@@ -19,7 +19,7 @@ struct Tracer::Impl {
        std::optional<sys::IcmpReceiver> i4, std::optional<sys::IcmpReceiver> i6)
       : options(o),
         sink(s),
-        engine(o.trace, o.filter),
+        engine(o.engine, o.filter),
         queue(std::move(q)),
         log(std::move(l)),
         sender(std::move(p)),
@@ -43,6 +43,7 @@ struct Tracer::Impl {
   std::uint64_t traces_reported = 0;
   std::optional<sys::Error> fatal;
   bool shut_down = false;
+  bool draining = false;
   // A mangled packet is rewritten here; the queue gave it to us whole.
   std::array<std::uint8_t, 65536> mangle_buffer{};
 
@@ -50,8 +51,9 @@ struct Tracer::Impl {
     const core::Instant now = sys::now();
     auto read = queue.receive([&](const sys::QueuedPacket& qp) { on_queued(qp, now); });
     if (!read) return fail(read.error());
+    // Verdicts first: the connection never waits for us, and a duplicate
+    // leaves after its original.
     if (auto s = queue.flush_verdicts(); !s) return fail(s.error());
-    send_probes();
     after_event();
   }
 
@@ -101,13 +103,6 @@ struct Tracer::Impl {
     queue.accept(qp.id);
   }
 
-  void send_probes() {
-    for (const core::ProbePacket& p : engine.probes()) {
-      if (!sender.send(p.view(), p.out_ifindex)) ++counters.probe_send_errors;
-    }
-    engine.probes().clear();
-  }
-
   void on_log_readable() {
     auto read = log.receive([&](const sys::LoggedPacket& lp) {
       auto packet = wire::parse_tcp_packet(lp.data, lp.wire_len);
@@ -141,41 +136,38 @@ struct Tracer::Impl {
     after_event();
   }
 
-  // Reports what the engine decided, re-arms the timer, stops when done.
-  // Flows whose trace is over leave the queue (a conntrack mark our rules
-  // match first) until their next round.
-  void apply_skip_changes() {
-    const core::Instant now = sys::now();
-    while (!engine.skip_changes().empty()) {
-      std::vector<core::SkipChange> changes = std::move(engine.skip_changes());
-      engine.skip_changes().clear();
-      for (const core::SkipChange& c : changes) {
-        sys::Status s = conntrack ? conntrack->set_bits(c.flow, options.probe_mark, c.skip)
-                                  : sys::Status(sys::Error{"no conntrack"});
-        engine.skip_applied(c, s.ok(), !s.ok() && s.error().code == ENOENT, now);
-      }
+  // Acts on what the engine decided, in the order it decided it, re-arms
+  // the timer, stops when done. A sink that calls back into the tracer
+  // (request_trace, forget) adds to the same stream, which the loop below
+  // goes on draining.
+  void after_event() {
+    if (!draining) {
+      draining = true;
+      while (auto output = engine.poll()) std::visit([this](auto& o) { act(o); }, *output);
+      draining = false;
+    }
+    if (loop) {
+      if (auto s = loop->set_deadline(engine.poll_timeout()); !s) return fail(s.error());
+      if (done()) loop->stop();
     }
   }
 
-  void after_event() {
-    apply_skip_changes();
-    // Taken out first: a sink may call back into the tracer (request_trace,
-    // forget), which adds results of its own.
-    while (!engine.hop_events().empty() || !engine.finished_traces().empty()) {
-      std::vector<core::HopEvent> hops = std::move(engine.hop_events());
-      std::vector<core::TraceResult> traces = std::move(engine.finished_traces());
-      engine.hop_events().clear();
-      engine.finished_traces().clear();
-      for (const core::HopEvent& h : hops) sink.on_hop(h);
-      for (const core::TraceResult& t : traces) {
-        sink.on_trace(t);
-        ++traces_reported;
-      }
-    }
-    if (loop) {
-      if (auto s = loop->set_deadline(engine.next_deadline()); !s) return fail(s.error());
-      if (done()) loop->stop();
-    }
+  void act(const core::ProbePacket& p) {
+    if (shut_down) return;  // nothing goes out once we stop
+    if (!sender.send(p.view(), p.out_ifindex)) ++counters.probe_send_errors;
+  }
+  void act(const core::HopEvent& hop) { sink.on_hop(hop); }
+  void act(const core::TraceResult& trace) {
+    sink.on_trace(trace);
+    ++traces_reported;
+  }
+  // Flows with no trace running leave the queue (a conntrack mark our rules
+  // match first), and come back for their next round.
+  void act(const core::SkipChange& change) {
+    sys::Status s = conntrack ? conntrack->set_bits(change.flow, options.probe_mark, change.skip)
+                              : sys::Status(sys::Error{"no conntrack"});
+    engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
+                  sys::now());
   }
 
   bool done() const {
@@ -201,7 +193,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   // Mangle mode hands whole packets back with the verdict, and lowers the
   // TTL of single segments: the kernel segments GSO packets before queueing
   // them, so an expiring probe costs the connection one segment, not 64 KiB.
-  if (options.trace.mode == core::Mode::mangle) {
+  if (options.engine.trace.mode == core::Mode::mangle) {
     queue_options.copy_range = 0xffff;
     queue_options.gso = false;
   }
@@ -214,7 +206,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   if (options.rules) {
     if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
   }
-  auto log = sys::NfLog::open(options.nflog_group, 128);
+  auto log = sys::NfLog::open(options.nflog_group, sys::peer_copy_bytes);
   if (!log) return log.error();
   auto sender = sys::ProbeSender::open(options.probe_mark);
   if (!sender) return sender.error();
@@ -239,7 +231,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
       // keep their connections from ever being traced.
       if (auto cleared = m->clear_everywhere(options.probe_mark)) stale_marks = *cleared;
       conntrack.emplace(std::move(*m));
-      effective.trace.skip_finished_flows = true;
+      effective.engine.skip_marks = true;
       effective.rules->bypass_mark = options.probe_mark;
     }
   }
@@ -277,16 +269,16 @@ sys::Status Tracer::attach(sys::EventLoop& loop) {
     if (auto s = loop.watch(i.icmp6->fd(), [&i] { i.on_icmp_readable(*i.icmp6); }); !s) return s;
   }
   loop.on_deadline([&i] { i.on_deadline(); });
-  return sys::Ok{};
+  return Ok{};
 }
 
 sys::Status Tracer::shutdown() {
   Impl& i = *impl_;
-  if (i.shut_down) return sys::Ok{};
+  if (i.shut_down) return Ok{};
   i.shut_down = true;
   // Rules first, so nothing new is queued; then the packets already queued
   // get their verdicts before the queue closes (closing would drop them).
-  sys::Status removed = sys::Ok{};
+  sys::Status removed = Ok{};
   if (i.rules && i.keeper) {
     i.rules->release();
     // It has kept the privileges to remove them, and to read their counters.
@@ -296,7 +288,6 @@ sys::Status Tracer::shutdown() {
   }
   (void)i.queue.receive([&i](const sys::QueuedPacket& qp) { i.queue.accept(qp.id); });
   (void)i.queue.flush_verdicts();
-  i.engine.probes().clear();
   i.engine.stop(sys::now());
   i.loop = nullptr;
   i.after_event();
@@ -306,8 +297,8 @@ sys::Status Tracer::shutdown() {
   return removed;
 }
 
-void Tracer::request_trace(const core::FlowKey& flow, const core::TraceConfig& config) {
-  impl_->engine.request_trace(flow, config, sys::now());
+void Tracer::request_trace(const core::FlowKey& flow, const core::TraceParams& params) {
+  impl_->engine.request_trace(flow, params, sys::now());
   impl_->after_event();
 }
 

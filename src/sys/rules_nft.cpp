@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "command.hpp"
+#include "nfqtrace/sys/nflog.hpp"
 
 namespace nfqtrace::sys::nft {
 namespace {
 
-constexpr unsigned kLogSnaplen = 128;  // as for xtables: headers and options
 
 // "80" or "{ 80, 443 }".
 std::string port_set(const std::vector<std::uint16_t>& ports) {
@@ -53,7 +53,7 @@ std::string log_rules(const RuleSpec& spec, Families families, std::string_view 
       "\t\t" + peer_match(spec, families, "saddr") + std::string(port_match) + " " + port_set(ports);
   if (spec.local_port) match += fmt::format(" tcp dport {}", *spec.local_port);
   const std::string log = fmt::format(" log group {} snaplen {} queue-threshold 1\n",
-                                      spec.nflog_group, kLogSnaplen);
+                                      spec.nflog_group, peer_copy_bytes);
   if (spec.log_all_peer_acks) return match + log;
   // FIN or RST, else SACK blocks: exclusive, so a packet with both is copied once.
   return match + " tcp flags & (fin | rst) != 0" + log + match +

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "command.hpp"
+#include "nfqtrace/sys/nflog.hpp"
 #include "rules_spec.hpp"
 
 namespace nfqtrace::sys::xtables {
@@ -15,7 +16,6 @@ namespace {
 
 // Copies of the peer's packets are cut to this many bytes: the IP and TCP
 // headers with their options are all the engine reads.
-constexpr unsigned kLogSnaplen = 128;
 
 std::string tool_prefix(wire::Family family) {
   return family == wire::Family::v4 ? "iptables" : "ip6tables";
@@ -133,7 +133,7 @@ std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::u
                                         address_match(spec, "-s"), port_match(spec, port_option, port));
   const std::string log =
       fmt::format(" -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
-                  spec.nflog_group, kLogSnaplen);
+                  spec.nflog_group, peer_copy_bytes);
   if (spec.log_all_peer_acks) return match + log;
   // FIN or RST, else SACK blocks (option 5): exclusive, so that a packet with
   // both is copied once (NFLOG does not end the chain).

@@ -156,7 +156,7 @@ TEST(Conntrack, ClearingEverywhereFindsTheMarkedConnectionsAndOnlyThose) {
   auto others = marker->clear_everywhere(bypass_bit >> 1);
   ASSERT_TRUE(others);
   EXPECT_EQ(*others, 1u);
-  (void)std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN");
+  EXPECT_EQ(std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN"), 0);
 }
 
 TEST(Conntrack, UnknownConnectionIsReportedGone) {
@@ -168,7 +168,7 @@ TEST(Conntrack, UnknownConnectionIsReportedGone) {
   auto s = marker->set_bits(nobody, bypass_bit, true);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ENOENT);
-  (void)std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN");
+  EXPECT_EQ(std::system("iptables -w -t mangle -D OUTPUT -m connmark --mark 1/1 -j RETURN"), 0);
 }
 
 }  // namespace

@@ -27,7 +27,9 @@ struct Pipe {
     read_end.reset(fds[0]);
     write_end.reset(fds[1]);
   }
-  void write_byte() const { (void)::write(write_end.get(), "x", 1); }
+  void write_byte() const {
+    if (::write(write_end.get(), "x", 1) != 1) ADD_FAILURE() << "write to the pipe";
+  }
   void drain() const {
     char buffer[64];
     while (::read(read_end.get(), buffer, sizeof buffer) > 0) {

@@ -25,7 +25,7 @@
 #include "test_support.hpp"
 // Internal: the nft script, checked by nft itself even where the kernel lacks
 // the queue expression and the nft back end cannot be installed.
-#include "../../src/sys/rules_nft.hpp"
+#include "rules_nft.hpp"  // private to src/sys: nfqtrace_sys_internals
 
 namespace nfqtrace::sys {
 namespace {

@@ -31,9 +31,10 @@ inline bool sh(const std::string& command) {
   return status == 0;
 }
 
-// Like sh() for cleanup: a failure is not a test failure.
-inline void sh_quiet(const std::string& command) {
-  (void)std::system((command + " >/dev/null 2>&1").c_str());
+// Like sh() for cleanup: a failure is not a test failure (what it removes
+// may be gone already); the status is the caller's to look at or not.
+inline int sh_quiet(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str());
 }
 
 inline std::string capture(const std::string& command) {

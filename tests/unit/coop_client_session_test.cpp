@@ -19,15 +19,15 @@ namespace {
 core::TraceResult trace() { return server_trace(core::StopReason::reached); }
 
 std::string server_hello() {
-  coop::TraceParams effective;
+  coop::TraceRequest effective;
   effective.max_ttl = 30;
   return coop::encode(coop::ServerHello{1, effective, server_flow});
 }
 
 struct Client {
   Client() : session(asked(), 50ms, 30s, at(0ms)) {}
-  static coop::TraceParams asked() {
-    coop::TraceParams p;
+  static coop::TraceRequest asked() {
+    coop::TraceRequest p;
     p.ttl_repeat = 2;
     return p;
   }
@@ -35,8 +35,18 @@ struct Client {
     session.on_bytes(std::span<const char>(text.data(), text.size()), at(t));
   }
   // What the client wrote, decoded.
-  std::vector<coop::Message> server_reads() { return take_messages(session.outgoing()); }
+  std::vector<coop::Message> server_reads() { return take_messages(session); }
+  // What the client decided so far.
+  const std::vector<coop::ClientOutput>& decided() {
+    for (auto& d : take_decisions(session)) decisions.push_back(std::move(d));
+    return decisions;
+  }
+  std::vector<core::HopEvent> reverse_hops() { return only<core::HopEvent>(decided()); }
+  std::vector<core::TraceResult> reverse_traces() { return only<core::TraceResult>(decided()); }
+  std::vector<coop::CloseConnection> closes() { return only<coop::CloseConnection>(decided()); }
+
   coop::ClientSession session;
+  std::vector<coop::ClientOutput> decisions;
 };
 
 }  // namespace
@@ -62,17 +72,27 @@ TEST(ClientSession, CollectsTheReverseTraceAndFinishesWhenBothTracesEnded) {
   const std::string rest = coop::encode(coop::HopMessage{hop(1)}) +
                            coop::encode(coop::TraceMessage{trace()}) + coop::encode(coop::Done{});
   for (std::size_t i = 0; i < rest.size(); i += 7) client.server_sends(rest.substr(i, 7));
-  ASSERT_EQ(client.session.reverse_hops().size(), 1u);
-  EXPECT_EQ(output::hop_json(client.session.reverse_hops()[0]), output::hop_json(hop(1)));
-  ASSERT_EQ(client.session.reverse_traces().size(), 1u);
-  EXPECT_EQ(output::trace_json(client.session.reverse_traces()[0]), output::trace_json(trace()));
-  EXPECT_TRUE(client.session.server_done());
+  ASSERT_EQ(client.reverse_hops().size(), 1u);
+  EXPECT_EQ(output::hop_json(client.reverse_hops()[0]), output::hop_json(hop(1)));
+  ASSERT_EQ(client.reverse_traces().size(), 1u);
+  EXPECT_EQ(output::trace_json(client.reverse_traces()[0]), output::trace_json(trace()));
   EXPECT_FALSE(client.session.finished()) << "its own trace still runs";
+  EXPECT_TRUE(client.closes().empty());
 
   client.session.on_forward_trace_ended();
   EXPECT_TRUE(client.session.finished());
   EXPECT_FALSE(client.session.failure());
-  EXPECT_FALSE(client.session.next_deadline());
+  EXPECT_FALSE(client.session.poll_timeout());
+  // In order: the reverse hop, the reverse trace, then the close, once.
+  const auto& decided = client.decided();
+  ASSERT_EQ(decided.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<core::HopEvent>(decided[0]));
+  EXPECT_TRUE(std::holds_alternative<core::TraceResult>(decided[1]));
+  ASSERT_TRUE(std::holds_alternative<coop::CloseConnection>(decided[2]));
+  EXPECT_EQ(std::get<coop::CloseConnection>(decided[2]).reason, "finished");
+  EXPECT_FALSE(std::get<coop::CloseConnection>(decided[2]).failed);
+  client.session.on_peer_closed(at(3s));
+  EXPECT_EQ(client.closes().size(), 1u) << "closed once";
 }
 
 TEST(ClientSession, SendsFillerUntilFinishedAtMostOneAnInterval) {
@@ -103,6 +123,9 @@ TEST(ClientSession, AServerErrorBeforeItsHelloIsARefusal) {
             "server refused: unsupported version 1 (this server speaks 2)");
   EXPECT_TRUE(client.session.should_close());
   EXPECT_FALSE(client.session.finished());
+  ASSERT_EQ(client.closes().size(), 1u);
+  EXPECT_TRUE(client.closes()[0].failed);
+  EXPECT_EQ(client.closes()[0].reason, *client.session.failure());
 }
 
 TEST(ClientSession, AServerErrorLaterIsReportedAsSuch) {
@@ -119,7 +142,7 @@ TEST(ClientSession, TheServerClosingBeforeDoneIsAFailure) {
   client.session.on_peer_closed(at(2s));
   ASSERT_TRUE(client.session.failure());
   EXPECT_EQ(*client.session.failure(), "server closed the connection before its trace was done");
-  EXPECT_EQ(client.session.reverse_hops().size(), 1u) << "what arrived is still there";
+  EXPECT_EQ(client.reverse_hops().size(), 1u) << "what arrived is still there";
 }
 
 TEST(ClientSession, TheServerClosingAfterDoneIsFine) {
@@ -136,8 +159,8 @@ TEST(ClientSession, TimesOutWaitingForTheServer) {
   Client client;
   client.server_reads();
   client.server_sends(server_hello());
-  ASSERT_TRUE(client.session.next_deadline());
-  EXPECT_LE(*client.session.next_deadline(), 30s);
+  ASSERT_TRUE(client.session.poll_timeout());
+  EXPECT_LE(*client.session.poll_timeout(), 30s);
   for (core::Duration t = 0s; t < 30s; t += 100ms) client.session.on_timer(at(t));
   EXPECT_FALSE(client.session.failure());
   client.server_reads();
@@ -224,38 +247,38 @@ TEST(ClientSession, AcceptsTraceLinesFarLongerThanTheServersLineLimit) {
   Client client;
   client.server_sends(coop::encode(coop::ServerHello{1, {}, big.flow}) + line);
   EXPECT_FALSE(client.session.failure()) << *client.session.failure();
-  EXPECT_EQ(client.session.reverse_traces().size(), 1u);
+  EXPECT_EQ(client.reverse_traces().size(), 1u);
 }
 
 // The two sessions through an in-memory connection: the exchange the two
 // programs run, minus sockets and the tracer.
 TEST(CoopExchange, ClientAndServerSessionsCompleteTogether) {
-  coop::ServerSession server({}, core::TraceConfig{}, server_flow, at(0ms));
-  coop::TraceParams asked;
+  coop::ServerSession server({}, core::TraceParams{}, server_flow, at(0ms));
+  coop::TraceRequest asked;
   asked.max_ttl = 100;
   asked.mode = core::Mode::mangle;
   coop::ClientSession client(asked, 50ms, 30s, at(0ms));
 
   const auto pump = [&](core::Duration t) {
     for (int i = 0; i < 2; ++i) {
-      std::string& up = client.outgoing();
+      const std::string up(client.unsent());
+      client.sent(up.size());
       if (!up.empty()) server.on_bytes(std::span<const char>(up.data(), up.size()), at(t));
-      up.clear();
-      std::string& down = server.outgoing();
+      const std::string down(server.unsent());
+      server.sent(down.size());
       if (!down.empty()) client.on_bytes(std::span<const char>(down.data(), down.size()), at(t));
-      down.clear();
     }
   };
 
   pump(1ms);
-  const auto request = server.take_trace_request();
-  ASSERT_TRUE(request);
-  EXPECT_EQ(request->max_ttl, 32);
-  EXPECT_EQ(request->mode, core::Mode::mangle);
+  const auto starts = only<coop::StartTrace>(take_decisions(server));
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].params.max_ttl, 32);
+  EXPECT_EQ(starts[0].params.mode, core::Mode::mangle);
   ASSERT_TRUE(client.effective_params());
   EXPECT_EQ(client.effective_params()->max_ttl, 32u) << "the client learns what it got";
 
-  std::size_t hops_seen = 0;
+  std::size_t hops_seen = 0, traces_seen = 0;
   for (core::Duration t = 10ms; t < 3s; t += 10ms) {
     server.on_timer(at(t));
     client.on_timer(at(t));
@@ -263,12 +286,13 @@ TEST(CoopExchange, ClientAndServerSessionsCompleteTogether) {
     if (t == 1s) client.on_forward_trace_ended();
     if (t == 2s) server.on_trace(trace(), at(t));
     pump(t);
-    hops_seen += client.reverse_hops().size();
-    client.reverse_hops().clear();
+    const auto decided = take_decisions(client);
+    hops_seen += only<core::HopEvent>(decided).size();
+    traces_seen += only<core::TraceResult>(decided).size();
     if (client.finished()) break;
   }
   EXPECT_EQ(hops_seen, 1u);
-  EXPECT_EQ(client.reverse_traces().size(), 1u);
+  EXPECT_EQ(traces_seen, 1u);
   ASSERT_TRUE(client.finished()) << client.failure().value_or("");
   EXPECT_FALSE(server.should_close());
   server.on_peer_closed(at(2s));

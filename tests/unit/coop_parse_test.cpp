@@ -64,9 +64,8 @@ core::TraceResult v6_trace() {
 TEST(Parse, TracesRoundTripThroughTheirJson) {
   for (const core::TraceResult& t : {v4_trace(), v6_trace(), core::TraceResult{}}) {
     const nlohmann::json written = output::trace_json(t);
-    std::string error;
-    const auto back = output::trace_from_json(written, &error);
-    ASSERT_TRUE(back) << error << "\n" << written.dump();
+    const auto back = output::trace_from_json(written);
+    ASSERT_TRUE(back) << back.error() << "\n" << written.dump();
     EXPECT_EQ(output::trace_json(*back), written);
     // And through text, as it crosses the connection.
     const auto reparsed = output::trace_from_json(nlohmann::json::parse(written.dump()));
@@ -101,9 +100,8 @@ TEST(Parse, HopsRoundTrip) {
                           core::HopEvent{t.flow, 2, 3, t.hops[2].replies[0]},
                           core::HopEvent{v6_trace().flow, 7, 1, v6_trace().hops[0].replies[0]}}) {
     const nlohmann::json written = output::hop_json(hop);
-    std::string error;
-    const auto back = output::hop_from_json(nlohmann::json::parse(written.dump()), &error);
-    ASSERT_TRUE(back) << error;
+    const auto back = output::hop_from_json(nlohmann::json::parse(written.dump()));
+    ASSERT_TRUE(back) << back.error();
     EXPECT_EQ(output::hop_json(*back), written);
     EXPECT_EQ(back->flow, hop.flow);
     EXPECT_EQ(back->ttl, hop.ttl);
@@ -144,36 +142,37 @@ TEST(Parse, Rfc3339) {
 TEST(Parse, ErrorsNameTheFieldAndItsPath) {
   nlohmann::json j = output::trace_json(v4_trace());
   j["hops"][3]["replies"][0]["addr"] = "10.0.0.256";
-  std::string error;
-  EXPECT_FALSE(output::trace_from_json(j, &error));
-  EXPECT_EQ(error, "hops[3].replies[0].addr: must be an IPv4 or IPv6 address");
+  const auto trace = output::trace_from_json(j);
+  ASSERT_FALSE(trace);
+  EXPECT_EQ(trace.error(), "hops[3].replies[0].addr: must be an IPv4 or IPv6 address");
 
   nlohmann::json hop = output::hop_json(core::HopEvent{v4_trace().flow, 1, 1,
                                                        v4_trace().hops[0].replies[0]});
   hop.erase("rtt_ms");
-  EXPECT_FALSE(output::hop_from_json(hop, &error));
-  EXPECT_EQ(error, "rtt_ms: missing");
+  const auto no_rtt = output::hop_from_json(hop);
+  ASSERT_FALSE(no_rtt);
+  EXPECT_EQ(no_rtt.error(), "rtt_ms: missing");
 
   hop = output::hop_json(core::HopEvent{v4_trace().flow, 1, 1, v4_trace().hops[0].replies[0]});
   hop["rtt_ms"] = -1;
-  EXPECT_FALSE(output::hop_from_json(hop, &error));
+  EXPECT_FALSE(output::hop_from_json(hop));
   hop["rtt_ms"] = 1e300;
-  EXPECT_FALSE(output::hop_from_json(hop, &error));
+  EXPECT_FALSE(output::hop_from_json(hop));
   hop["rtt_ms"] = 1;  // an integer is a number too
-  EXPECT_TRUE(output::hop_from_json(hop, &error)) << error;
+  const auto whole_ms = output::hop_from_json(hop);
+  EXPECT_TRUE(whole_ms) << whole_ms.error();
 }
 
 TEST(Parse, RefusesFlowsMixingFamiliesAndOutOfRangePorts) {
-  std::string error;
-  EXPECT_FALSE(output::flow_from_json(
-      nlohmann::json{{"src", "10.0.0.1"}, {"sport", 1}, {"dst", "2001:db8::1"}, {"dport", 2}},
-      &error));
-  EXPECT_NE(error.find("families"), std::string::npos) << error;
-  EXPECT_FALSE(output::flow_from_json(
-      nlohmann::json{{"src", "10.0.0.1"}, {"sport", 65536}, {"dst", "10.0.0.2"}, {"dport", 2}},
-      &error));
-  EXPECT_EQ(error, "sport: must be an integer from 0 to 65535");
-  EXPECT_FALSE(output::flow_from_json(nlohmann::json::array(), &error));
+  const auto mixed = output::flow_from_json(
+      nlohmann::json{{"src", "10.0.0.1"}, {"sport", 1}, {"dst", "2001:db8::1"}, {"dport", 2}});
+  ASSERT_FALSE(mixed);
+  EXPECT_NE(mixed.error().find("families"), std::string::npos) << mixed.error();
+  const auto wide = output::flow_from_json(
+      nlohmann::json{{"src", "10.0.0.1"}, {"sport", 65536}, {"dst", "10.0.0.2"}, {"dport", 2}});
+  ASSERT_FALSE(wide);
+  EXPECT_EQ(wide.error(), "sport: must be an integer from 0 to 65535");
+  EXPECT_FALSE(output::flow_from_json(nlohmann::json::array()));
 }
 
 TEST(Parse, ModeNames) {

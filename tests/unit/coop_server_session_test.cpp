@@ -32,10 +32,10 @@ struct Server {
     session.on_bytes(std::span<const char>(text.data(), text.size()), at(t));
   }
   // What the server wrote, decoded.
-  std::vector<coop::Message> client_reads() {
-    EXPECT_TRUE(session.outgoing().empty() || session.outgoing().back() == '\n')
-        << "only whole lines";
-    return take_messages(session.outgoing());
+  std::vector<coop::Message> client_reads() { return take_messages(session); }
+  // The traces the server was asked to start since the last call.
+  std::vector<coop::StartTrace> trace_requests() {
+    return only<coop::StartTrace>(take_decisions(session));
   }
   // The client's hello at 0 ms, and the server's answer read.
   void exchange_hellos() {
@@ -70,14 +70,16 @@ std::size_t count(const std::vector<coop::Message>& messages) {
 
 TEST(ServerSession, AValidHelloRequestsTheClampedTraceAndIsAnswered) {
   Server server;
-  EXPECT_FALSE(server.session.take_trace_request()) << "nothing before the hello";
+  EXPECT_TRUE(server.trace_requests().empty()) << "nothing before the hello";
   server.client_sends(hello_line, 100ms);
 
-  const auto request = server.session.take_trace_request();
-  ASSERT_TRUE(request);
-  EXPECT_EQ(request->max_ttl, 32) << "maxttl 200 clamped";
-  EXPECT_FALSE(request->repeat);
-  EXPECT_FALSE(server.session.take_trace_request()) << "once only";
+  const auto requests = server.trace_requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const core::TraceParams& request = requests[0].params;
+  EXPECT_EQ(request.max_ttl, 32) << "maxttl 200 clamped";
+  EXPECT_FALSE(request.repeat);
+  server.client_sends(filler_line, 200ms);
+  EXPECT_TRUE(server.trace_requests().empty()) << "once only";
 
   const auto lines = server.client_reads();
   ASSERT_EQ(lines.size(), 1u);
@@ -85,7 +87,7 @@ TEST(ServerSession, AValidHelloRequestsTheClampedTraceAndIsAnswered) {
   const auto& answer = std::get<coop::ServerHello>(lines[0]);
   EXPECT_EQ(answer.version, 1);
   EXPECT_EQ(answer.flow, server_flow);
-  EXPECT_EQ(answer.params, coop::params_of(*request));
+  EXPECT_EQ(answer.params, coop::request_of(request));
   EXPECT_TRUE(server.session.wants_filler_traffic());
   EXPECT_FALSE(server.session.should_close());
 }
@@ -93,7 +95,7 @@ TEST(ServerSession, AValidHelloRequestsTheClampedTraceAndIsAnswered) {
 TEST(ServerSession, AHelloSplitIntoSingleBytesIsOneHello) {
   Server server;
   for (const char c : hello_line) server.client_sends(std::string(1, c), 10ms);
-  EXPECT_TRUE(server.session.take_trace_request());
+  EXPECT_EQ(server.trace_requests().size(), 1u);
   EXPECT_EQ(count<coop::ServerHello>(server.client_reads()), 1u);
 }
 
@@ -108,8 +110,8 @@ TEST(ServerSession, FillerFlowsAtTheIntervalWhileTheTraceRuns) {
   }
   EXPECT_GE(fillers, 19u);
   EXPECT_LE(fillers, 21u);
-  ASSERT_TRUE(server.session.next_deadline());
-  EXPECT_LE(*server.session.next_deadline(), 1s + server.limits.filler_interval);
+  ASSERT_TRUE(server.session.poll_timeout());
+  EXPECT_LE(*server.session.poll_timeout(), 1s + server.limits.filler_interval);
 }
 
 TEST(ServerSession, ALateTimerDoesNotBurst) {
@@ -123,9 +125,9 @@ TEST(ServerSession, ALateTimerDoesNotBurst) {
 TEST(ServerSession, FillerWaitsWhileTheClientHasNotReadWhatIsQueued) {
   Server server;
   server.client_sends(hello_line, 0ms);
-  // The caller never drains outgoing(): filler stops adding to it.
+  // The caller never writes what is unsent: filler stops adding to it.
   for (core::Duration t = 0ms; t < 9s; t += 10ms) server.session.on_timer(at(t));
-  EXPECT_LT(server.session.outgoing().size(), 4096u + 200u);
+  EXPECT_LT(server.session.unsent().size(), 4096u + 200u);
   EXPECT_FALSE(server.session.should_close());
 }
 
@@ -133,11 +135,11 @@ TEST(ServerSession, HopsStreamAndTheTraceEndsWithDone) {
   Server server;
   server.exchange_hellos();
   server.session.on_hop(hop(1));
-  EXPECT_EQ(server.session.outgoing(), output::hop_json(hop(1)).dump() + "\n");
+  EXPECT_EQ(server.session.unsent(), output::hop_json(hop(1)).dump() + "\n");
   server.client_reads();
 
   server.session.on_trace(trace(), at(2s));
-  EXPECT_EQ(server.session.outgoing(),
+  EXPECT_EQ(server.session.unsent(),
             output::trace_json(trace()).dump() + "\n" + R"({"type":"done"})" + "\n");
   server.client_reads();
   EXPECT_FALSE(server.session.wants_filler_traffic());
@@ -152,14 +154,18 @@ TEST(ServerSession, HopsStreamAndTheTraceEndsWithDone) {
   server.session.on_peer_closed(at(6s));
   EXPECT_TRUE(server.session.should_close());
   EXPECT_EQ(server.session.close_reason(), "finished");
-  EXPECT_FALSE(server.session.next_deadline());
+  EXPECT_FALSE(server.session.poll_timeout());
+  const auto closes = only<coop::CloseConnection>(take_decisions(server.session));
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].reason, "finished");
+  EXPECT_FALSE(closes[0].failed);
 }
 
 TEST(ServerSession, ResultsBeforeTheHelloAreNotSent) {
   Server server;
   server.session.on_hop(hop(1));
   server.session.on_trace(trace(), at(1s));
-  EXPECT_TRUE(server.session.outgoing().empty());
+  EXPECT_TRUE(server.session.unsent().empty());
 }
 
 namespace {
@@ -179,15 +185,21 @@ TEST_P(ServerSessionRefuses, WithAnErrorThenCloses) {
   Server server;
   server.client_sends(GetParam().bytes, 10ms);
   EXPECT_TRUE(server.session.should_close());
-  EXPECT_FALSE(server.session.take_trace_request());
+  const auto decided = take_decisions(server.session);
+  EXPECT_TRUE(only<coop::StartTrace>(decided).empty());
   const std::string error = server.error_sent();
   EXPECT_NE(error.find(GetParam().named), std::string::npos) << error;
   EXPECT_EQ(server.session.close_reason(), error);
-  EXPECT_FALSE(server.session.next_deadline());
+  const auto closes = only<coop::CloseConnection>(decided);
+  ASSERT_EQ(closes.size(), 1u);
+  EXPECT_EQ(closes[0].reason, error);
+  EXPECT_TRUE(closes[0].failed);
+  EXPECT_FALSE(server.session.poll_timeout());
   // Nothing more comes out of a closed session.
   server.client_sends(hello_line, 20ms);
   server.session.on_timer(at(1s));
-  EXPECT_TRUE(server.session.outgoing().empty());
+  EXPECT_TRUE(server.session.unsent().empty());
+  EXPECT_TRUE(take_decisions(server.session).empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -236,7 +248,7 @@ TEST(ServerSession, UnknownTypesAndFillerAfterTheHelloAreIgnored) {
 
 TEST(ServerSession, AHelloMustArriveWithinTheIdleTimeout) {
   Server server;
-  EXPECT_EQ(server.session.next_deadline(), 10s);
+  EXPECT_EQ(server.session.poll_timeout(), 10s);
   // Bytes trickling in without a complete line do not extend it.
   for (core::Duration t = 0s; t < 10s; t += 1s) server.client_sends("{", t);
   server.session.on_timer(at(10s));
@@ -272,11 +284,11 @@ TEST(ServerSession, TheDeadlineCoversEveryLimit) {
   server.client_sends(hello_line, 0ms);
   server.client_keeps_talking(0s, 2900ms, 100ms);
   server.client_reads();
-  // Calling on_timer only at next_deadline() is enough to enforce the limit.
+  // Calling on_timer only at poll_timeout() is enough to enforce the limit.
   core::Duration t = 2900ms;
   for (int i = 0; i < 1000 && !server.session.should_close(); ++i) {
-    ASSERT_TRUE(server.session.next_deadline());
-    t = *server.session.next_deadline();
+    ASSERT_TRUE(server.session.poll_timeout());
+    t = *server.session.poll_timeout();
     server.session.on_timer(at(t));
   }
   EXPECT_TRUE(server.session.should_close());
@@ -290,7 +302,7 @@ TEST(ServerSession, AClientThatDoesNotReadIsDropped) {
     server.session.on_hop(hop(static_cast<std::uint8_t>(1 + i % 30)));
   EXPECT_TRUE(server.session.should_close());
   EXPECT_EQ(server.session.close_reason(), "client not reading");
-  EXPECT_TRUE(server.session.outgoing().empty()) << "nothing more to write";
+  EXPECT_TRUE(server.session.unsent().empty()) << "nothing more to write";
 }
 
 TEST(ServerSession, AClientErrorClosesWithoutAnAnswer) {
@@ -298,7 +310,7 @@ TEST(ServerSession, AClientErrorClosesWithoutAnAnswer) {
   server.exchange_hellos();
   server.client_sends(R"({"type":"error","message":"giving up\u001b[2J"})" "\n", 1s);
   EXPECT_TRUE(server.session.should_close());
-  EXPECT_TRUE(server.session.outgoing().empty());
+  EXPECT_TRUE(server.session.unsent().empty());
   EXPECT_EQ(server.session.close_reason(), "client error: giving up?[2J");
 }
 

@@ -51,17 +51,37 @@ inline core::TraceResult server_trace(core::StopReason reason) {
   return t;
 }
 
-// Drains `bytes` (a session's outgoing()) as the caller writing everything
-// would, and decodes its lines; a line that does not decode fails the test.
-inline std::vector<coop::Message> take_messages(std::string& bytes) {
+// Takes what a session has to send as a caller writing everything would,
+// and decodes its lines; a line that does not decode fails the test.
+template <typename Session>
+std::vector<coop::Message> take_messages(Session& session) {
+  const std::string bytes(session.unsent());
+  session.sent(bytes.size());
+  EXPECT_TRUE(bytes.empty() || bytes.back() == '\n') << "only whole lines";
   std::vector<coop::Message> out;
   for (std::size_t start = 0, end; (end = bytes.find('\n', start)) != std::string::npos;
        start = end + 1) {
     const auto d = coop::decode(std::string_view(bytes).substr(start, end - start));
-    if (const auto* e = std::get_if<coop::DecodeError>(&d)) ADD_FAILURE() << e->reason;
-    else out.push_back(std::get<coop::Message>(d));
+    if (!d) ADD_FAILURE() << d.error().reason;
+    else out.push_back(*d);
   }
-  bytes.clear();
+  return out;
+}
+
+// What a session decided since the last call, in order.
+template <typename Session>
+auto take_decisions(Session& session) {
+  std::vector<typename decltype(session.poll())::value_type> out;
+  while (auto d = session.poll()) out.push_back(std::move(*d));
+  return out;
+}
+
+// The decisions of one kind.
+template <typename T, typename Decision>
+std::vector<T> only(const std::vector<Decision>& decisions) {
+  std::vector<T> out;
+  for (const Decision& d : decisions)
+    if (const T* t = std::get_if<T>(&d)) out.push_back(*t);
   return out;
 }
 

@@ -37,20 +37,20 @@ testpkt::Tcp other_flow(std::uint16_t sport) {
   return t;
 }
 
-core::TraceConfig config(core::Mode mode = core::Mode::dup) {
-  core::TraceConfig c;
-  c.mode = mode;
-  c.max_ttl = 30;
-  c.ttl_repeat = 3;
-  c.timeout = 1s;
-  c.gap_limit = 5;
+core::EngineConfig config(core::Mode mode = core::Mode::dup) {
+  core::EngineConfig c;
+  c.trace.mode = mode;
+  c.trace.max_ttl = 30;
+  c.trace.ttl_repeat = 3;
+  c.trace.timeout = 1s;
+  c.trace.gap_limit = 5;
   return c;
 }
 
 // Mangle mode, lowering the TTL of one packet in every `packet_freq`.
-core::TraceConfig mangle_config(std::uint32_t packet_freq) {
+core::EngineConfig mangle_config(std::uint32_t packet_freq) {
   auto c = config(core::Mode::mangle);
-  c.packet_freq = packet_freq;
+  c.trace.packet_freq = packet_freq;
   return c;
 }
 
@@ -176,7 +176,7 @@ TEST(DupTrace, APathLongerThanTheFirstWindowIsFollowedToItsEnd) {
 
 TEST(DupTrace, AWindowAsWideAsMaxTtlProbesEveryTtlAtOnce) {
   auto c = config();
-  c.first_window = 30;
+  c.trace.first_window = 30;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   net.stream(1, 0ms);
@@ -275,11 +275,20 @@ TEST(DupTrace, ASecondReplyToTheSameProbeIsNotCountedTwice) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(1, 0ms);
-  auto first = net.sent_probes_.front();  // TTL 1
-  net.advance(5ms);
-  const auto before = net.hops.size();
+  const auto first = net.sent_probes_.front();  // TTL 1
+  net.advance(3ms);
+  // TTL 1's reply came back (RTT 2 ms; TTL 2's is due at 4 ms) and was matched.
+  const auto matched = [&first](const core::HopEvent& h) {
+    return h.ttl == 1 && h.reply.addr.to_string() == "10.0.1.1";
+  };
+  ASSERT_EQ(std::count_if(net.hops.begin(), net.hops.end(), matched), 1);
+  ASSERT_EQ(engine.counters().icmp_matched, 1u);
+  ASSERT_EQ(engine.counters().icmp_repeated, 0u);
+  // The same reply again: no second hop, counted as repeated.
   net.inject_icmp(testpkt::icmp_error(first, "10.0.1.1", 8));
-  EXPECT_EQ(net.hops.size(), before);
+  EXPECT_EQ(std::count_if(net.hops.begin(), net.hops.end(), matched), 1);
+  EXPECT_EQ(engine.counters().icmp_matched, 1u);
+  EXPECT_EQ(engine.counters().icmp_repeated, 1u);
 }
 
 TEST(DupTrace, SilentPeerEndsAtTheGapLimit) {
@@ -298,7 +307,7 @@ TEST(DupTrace, SilentPeerEndsAtTheGapLimit) {
 
 TEST(DupTrace, PathLongerThanMaxTtlEndsAtMaxTtl) {
   auto c = config();
-  c.max_ttl = 2;
+  c.trace.max_ttl = 2;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   net.stream(400, 10ms);
@@ -426,7 +435,7 @@ TEST(DupTrace, FlowThatNeverSentDataReachesThePeerWithBytesBelowItsSequence) {
 
 TEST(DupTrace, NoProbeAfterTheTraceEndedAndRepeatStartsANewRound) {
   auto c = config();
-  c.repeat = 2s;
+  c.trace.repeat = 2s;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   net.stream(20, 10ms);
@@ -459,8 +468,9 @@ TEST(DupTrace, StopEndsRunningTracesWithReasonStopped) {
   net.stream(1, 0ms);
   const auto probes = net.sent_probes_.size();
   engine.stop(sim::at(5ms));
-  ASSERT_EQ(engine.finished_traces().size(), 1u);
-  EXPECT_EQ(engine.finished_traces()[0].reason, StopReason::stopped);
+  sim::drain(engine);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::stopped);
   net.stream(5, 10ms);
   EXPECT_EQ(net.sent_probes_.size(), probes);  // nothing after stop
 }
@@ -468,14 +478,14 @@ TEST(DupTrace, StopEndsRunningTracesWithReasonStopped) {
 TEST(DupTrace, IdleFlowIsClosedAndForgotten) {
   auto c = config();
   c.idle_timeout = 5s;
-  c.repeat = 1s;
+  c.trace.repeat = 1s;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   net.stream(20, 10ms);
   EXPECT_EQ(engine.flow_count(), 1u);
   net.advance(6s);
   EXPECT_EQ(engine.flow_count(), 0u);
-  EXPECT_FALSE(engine.next_deadline().has_value());
+  EXPECT_FALSE(engine.poll_timeout().has_value());
 }
 
 TEST(DupTrace, EveryOutgoingPacketGetsAnAcceptVerdictUnchanged) {
@@ -551,9 +561,7 @@ core::FlowFilter requested_only() {
   return filter;
 }
 
-core::FlowKey key_of(const testpkt::Tcp& f) {
-  return {testpkt::addr(f.src), testpkt::addr(f.dst), f.sport, f.dport};
-}
+using sim::key_of;
 
 }  // namespace
 
@@ -563,9 +571,9 @@ TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
   Network unasked(engine, three_routers(), other_flow(50001));
 
   auto own = config();
-  own.ttl_repeat = 1;
-  own.max_ttl = 8;
-  engine.request_trace(key_of(asked.flow()), own, sim::at(0ms));
+  own.trace.ttl_repeat = 1;
+  own.trace.max_ttl = 8;
+  engine.request_trace(key_of(asked.flow()), own.trace, sim::at(0ms));
   asked.stream(20, 10ms);
   unasked.stream(20, 10ms);
 
@@ -583,38 +591,39 @@ TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
   path.silent = {2};
   Network net(engine, path, client_flow());
   const core::FlowKey key = key_of(net.flow());
-  engine.request_trace(key, config(), sim::at(0ms));
+  engine.request_trace(key, config().trace, sim::at(0ms));
   net.stream(1, 20ms);
   engine.forget(key, sim::at(net.now()));
-  ASSERT_EQ(engine.finished_traces().size(), 1u);
-  EXPECT_EQ(engine.finished_traces()[0].reason, StopReason::closed);
+  sim::drain(engine);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::closed);
   EXPECT_EQ(engine.flow_count(), 0u);
   EXPECT_EQ(engine.running_traces(), 0u);
 }
 
 namespace {
 
-core::TraceConfig skip_finished_config() {
+core::EngineConfig skip_finished_config() {
   auto c = config();
-  c.skip_finished_flows = true;
+  c.skip_marks = true;
   return c;
 }
 
-// How the runtime's attempt to set or clear a flow's conntrack mark went.
-enum class Marking { done, failed, connection_gone };
+using sim::Marking;
 
 void answer(core::Engine& engine, const core::SkipChange& change, Marking how,
             core::Duration now) {
-  engine.skip_applied(change, how == Marking::done, how == Marking::connection_gone, sim::at(now));
+  sim::answer_skip(engine, change, how, now);
 }
 
 // The one mark change the engine asks for now, taken off its list; nullopt
 // (and a failure) unless exactly one is pending.
 std::optional<core::SkipChange> take_the_skip_change(core::Engine& engine) {
-  EXPECT_EQ(engine.skip_changes().size(), 1u);
-  if (engine.skip_changes().size() != 1) return std::nullopt;
-  const core::SkipChange change = engine.skip_changes()[0];
-  engine.skip_changes().clear();
+  auto& pending = sim::pending_skips(engine);
+  EXPECT_EQ(pending.size(), 1u);
+  if (pending.size() != 1) return std::nullopt;
+  const core::SkipChange change = pending[0];
+  pending.clear();
   return change;
 }
 
@@ -629,8 +638,8 @@ void trace_and_answer_the_skip(core::Engine& engine, Network& net, Marking how) 
 
 // Answers every pending skip change as the runtime would (all succeed).
 std::vector<core::SkipChange> apply_skips(core::Engine& engine, core::Duration now) {
-  std::vector<core::SkipChange> applied = std::move(engine.skip_changes());
-  engine.skip_changes().clear();
+  std::vector<core::SkipChange> applied = std::move(sim::pending_skips(engine));
+  sim::pending_skips(engine).clear();
   for (const core::SkipChange& c : applied) answer(engine, c, Marking::done, now);
   return applied;
 }
@@ -669,7 +678,7 @@ TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithIt
   ASSERT_TRUE(recheck);
   answer(engine, *recheck, Marking::connection_gone, net.now());
   EXPECT_EQ(engine.flow_count(), 0u);
-  EXPECT_TRUE(engine.skip_changes().empty());  // a gone connection has no mark
+  EXPECT_TRUE(sim::pending_skips(engine).empty());  // a gone connection has no mark
 }
 
 TEST(SkipFinishedFlows, ItsCloseClearsTheMarkSoANewConnectionOnItsPortsIsTraced) {
@@ -718,7 +727,7 @@ TEST(SkipFinishedFlows, WhenSkippingFailsTheFlowStaysDoneAndIsNotTracedAgain) {
 
 TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
   auto c = skip_finished_config();
-  c.repeat = 2s;
+  c.trace.repeat = 2s;
   c.idle_timeout = 1s;  // shorter than the pause: skipping is not idleness
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
@@ -736,7 +745,7 @@ TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
 
 TEST(SkipFinishedFlows, AConnectionThatIsGoneIsForgotten) {
   auto c = skip_finished_config();
-  c.repeat = 1s;
+  c.trace.repeat = 1s;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
   ASSERT_NO_FATAL_FAILURE(trace_and_answer_the_skip(engine, net, Marking::connection_gone));
@@ -819,7 +828,7 @@ TEST(MangleTrace, AFlowThatOnlyAcksIsProbedWithItsAcks) {
 
 namespace {
 
-core::TraceConfig stop_set_config() {
+core::EngineConfig stop_set_config() {
   auto c = config();
   c.stop_set = 60s;
   return c;
@@ -968,7 +977,7 @@ TEST(Admission, WithoutSkippingAWaitingFlowIsTracedWhenAPlaceFrees) {
   Network b(engine, three_routers(), other_flow(50010));
   a.stream(1, 1ms);
   b.stream(1, 1ms);
-  EXPECT_TRUE(engine.skip_changes().empty());
+  EXPECT_TRUE(sim::pending_skips(engine).empty());
   for (int i = 0; i < 100; ++i) {
     a.stream(1, 5ms);
     b.stream(1, 5ms);
@@ -1010,7 +1019,7 @@ TEST(Admission, AFlowLetBackAfterALongWaitIsNotTakenForIdleBeforeItsNextPacket) 
   auto c = skip_finished_config();
   c.max_flows = 1;
   c.idle_timeout = 2s;
-  c.timeout = 3s;  // a's silent hop keeps its trace, and the others waiting, 3 s
+  c.trace.timeout = 3s;  // a's silent hop keeps its trace, and the others waiting, 3 s
   core::Engine engine(c);
   Path slow = three_routers();
   slow.silent = {2};

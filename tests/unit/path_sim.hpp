@@ -2,16 +2,23 @@
 // distance n. Each probe the engine emits becomes, after a per-hop delay,
 // an ICMP time-exceeded from the router where it expired (unless that router
 // is silent) or, when it reaches the peer, the peer's D-SACK naming it.
+//
+// Several Networks may share one engine (one per flow): what the engine
+// decides goes to the Network of its flow, and the skip changes wait for the
+// test to answer them (pending_skips, answer_skip).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "nfqtrace/base/overloaded.hpp"
 #include "nfqtrace/core/engine.hpp"
 #include "packets.hpp"
 
@@ -41,10 +48,54 @@ struct Pending {
   std::string router;  // IPv6 ICMP: the sender (not in the message itself)
 };
 
+class Network;
+
+// The networks of one engine's flows, its skip changes not yet answered,
+// and the kind of every decision it made, in order ("probe", "hop",
+// "trace", "skip", "unskip").
+struct Fabric {
+  std::vector<Network*> networks;
+  std::vector<core::SkipChange> skip_changes;
+  std::vector<std::string> decided;
+};
+inline std::map<const core::Engine*, Fabric>& fabrics() {
+  static std::map<const core::Engine*, Fabric> all;
+  return all;
+}
+
+inline core::FlowKey key_of(const testpkt::Tcp& t) {
+  return core::FlowKey{testpkt::addr(t.src), testpkt::addr(t.dst), t.sport, t.dport};
+}
+
+// Takes every decision the engine made so far, in order, to the network of
+// its flow; the engine must never have made an illegal transition.
+inline void drain(core::Engine& engine);
+
+// The kind of every decision the engine made so far, in order.
+inline const std::vector<std::string>& decided(core::Engine& engine) {
+  drain(engine);
+  return fabrics()[&engine].decided;
+}
+
+// Skip changes the engine asked for and the test has not answered.
+inline std::vector<core::SkipChange>& pending_skips(core::Engine& engine) {
+  drain(engine);
+  return fabrics()[&engine].skip_changes;
+}
+
 class Network {
  public:
   Network(core::Engine& engine, Path path, testpkt::Tcp flow)
-      : engine_(engine), path_(std::move(path)), flow_(std::move(flow)) {}
+      : engine_(engine), path_(std::move(path)), flow_(std::move(flow)) {
+    fabrics()[&engine_].networks.push_back(this);
+  }
+  ~Network() {
+    auto& fabric = fabrics()[&engine_];
+    std::erase(fabric.networks, this);
+    if (fabric.networks.empty()) fabrics().erase(&engine_);
+  }
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
 
   Duration now() const { return now_; }
   testpkt::Tcp& flow() { return flow_; }
@@ -61,11 +112,6 @@ class Network {
       wire::set_ttl(wire::MutableBytes(m), *v.set_ttl);
       route(m, /*is_probe=*/false);
     }
-    for (const auto& probe : engine_.probes()) {
-      sent_probes_.emplace_back(probe.view().begin(), probe.view().end());
-      route(sent_probes_.back(), true);
-    }
-    engine_.probes().clear();
     collect();
     return v;
   }
@@ -91,7 +137,7 @@ class Network {
                        [](const Pending& a, const Pending& b) { return a.when < b.when; });
       Duration next = end;
       if (!pending_.empty()) next = std::min(next, pending_.front().when);
-      if (auto dl = engine_.next_deadline(); dl && *dl < next) next = std::max(*dl, now_);
+      if (auto dl = engine_.poll_timeout(); dl && *dl < next) next = std::max(*dl, now_);
       if (next >= end && (pending_.empty() || pending_.front().when > end)) break;
       now_ = next;
       deliver_due();
@@ -123,6 +169,15 @@ class Network {
     deliver(testpkt::ip_packet(t), false);
     collect();
   }
+
+  // What the engine decided for this network's flow.
+  void take(const core::ProbePacket& probe) {
+    sent_probes_.emplace_back(probe.view().begin(), probe.view().end());
+    route(sent_probes_.back(), true);
+  }
+  void take(const core::HopEvent& hop) { hops.push_back(hop); }
+  void take(const core::TraceResult& trace) { traces.push_back(trace); }
+  core::FlowKey key() const { return key_of(flow_); }
 
   std::vector<core::TraceResult> traces;
   std::vector<core::HopEvent> hops;
@@ -198,12 +253,7 @@ class Network {
     if (p) engine_.on_peer_packet(*p, at(now_));
   }
 
-  void collect() {
-    for (auto& t : engine_.finished_traces()) traces.push_back(t);
-    engine_.finished_traces().clear();
-    for (auto& h : engine_.hop_events()) hops.push_back(h);
-    engine_.hop_events().clear();
-  }
+  void collect() { drain(engine_); }
 
   core::Engine& engine_;
   Path path_;
@@ -211,5 +261,49 @@ class Network {
   Duration now_{0};
   std::vector<Pending> pending_;
 };
+
+inline void drain(core::Engine& engine) {
+  Fabric& fabric = fabrics()[&engine];
+  const auto network_of = [&fabric](const core::FlowKey& flow) -> Network* {
+    for (Network* n : fabric.networks)
+      if (n->key() == flow) return n;
+    ADD_FAILURE() << "a decision for a flow no network carries";
+    return nullptr;
+  };
+  while (auto decision = engine.poll()) {
+    std::visit(nfqtrace::Overloaded{
+                   [&](const core::ProbePacket& probe) {
+                     fabric.decided.push_back("probe");
+                     auto p = wire::parse_tcp_packet(probe.view(), probe.size);
+                     ASSERT_TRUE(p) << "a probe that does not parse";
+                     if (Network* n = network_of(core::FlowKey{p->src, p->dst, p->sport, p->dport}))
+                       n->take(probe);
+                   },
+                   [&](const core::HopEvent& hop) {
+                     fabric.decided.push_back("hop");
+                     if (Network* n = network_of(hop.flow)) n->take(hop);
+                   },
+                   [&](const core::TraceResult& trace) {
+                     fabric.decided.push_back("trace");
+                     if (Network* n = network_of(trace.flow)) n->take(trace);
+                   },
+                   [&](const core::SkipChange& change) {
+                     fabric.decided.push_back(change.skip ? "skip" : "unskip");
+                     fabric.skip_changes.push_back(change);
+                   }},
+               *decision);
+  }
+  EXPECT_EQ(engine.counters().illegal_transitions, 0u);
+}
+
+// How the runtime's attempt to set or clear a flow's conntrack mark went.
+enum class Marking { done, failed, connection_gone };
+
+inline void answer_skip(core::Engine& engine, const core::SkipChange& change, Marking how,
+                        Duration now) {
+  engine.handle(core::SkipApplied{change, how == Marking::done, how == Marking::connection_gone},
+                at(now));
+  drain(engine);
+}
 
 }  // namespace sim

@@ -1,8 +1,12 @@
 #include "trace_options.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+
+#include "nfqtrace/base/version.hpp"
 
 namespace nfqtrace::cli {
 namespace {
@@ -58,17 +62,18 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
 
 std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions& out) {
   const auto mark = parse_mark(v.mark);
-  if (!mark) return "--mark: expected a non-zero number, e.g. 0x4e510000";
-  core::TraceConfig& t = out.trace;
+  if (!mark) return fmt::format("--mark: expected a non-zero number, e.g. {:#x}", sys::default_mark);
+  core::EngineConfig& e = out.engine;
+  core::TraceParams& t = e.trace;
   t.mode = v.mode == "mangle" ? core::Mode::mangle : core::Mode::dup;
   t.max_ttl = static_cast<std::uint8_t>(v.max_ttl);
   t.ttl_repeat = static_cast<std::uint8_t>(v.ttl_repeat);
   t.gap_limit = static_cast<std::uint8_t>(v.gap_limit);
   t.timeout = seconds(v.timeout_s);
   t.packet_freq = v.packet_freq;
-  t.probes_per_second = v.pps;
-  if (v.stop_set_s) t.stop_set = seconds(*v.stop_set_s);
-  t.seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1u;
+  e.probes_per_second = v.pps;
+  if (v.stop_set_s) e.stop_set = seconds(*v.stop_set_s);
+  e.seed = static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1u;
   out.queue.queue_id = static_cast<std::uint16_t>(v.queue_id);
   out.queue.max_len = v.queue_size;
   out.probe_mark = *mark;
@@ -79,12 +84,13 @@ std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions&
 Format format_of(const SharedOptions& v) { return v.format == "json" ? Format::json : Format::text; }
 
 std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool) {
+  app.set_version_flag("--version", fmt::format("{} {}", tool, nfqtrace::version));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     return Exit{0, app.help()};
   } catch (const CLI::CallForVersion&) {
-    return Exit{0, tool + " 0.1.0\n"};
+    return Exit{0, fmt::format("{} {}\n", tool, nfqtrace::version)};
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);

@@ -3,7 +3,10 @@
 // nfqtrace-client.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -13,17 +16,24 @@ namespace nfqtrace::cli {
 
 enum class Format { text, json };
 
+// The defaults the engine has, as the options show them.
+inline const core::EngineConfig engine_defaults{};
+inline const core::TraceParams& trace_defaults = engine_defaults.trace;
+inline double seconds_of(core::Duration d) { return std::chrono::duration<double>(d).count(); }
+
 struct SharedOptions {
-  std::string mode = "dup";
-  unsigned max_ttl = 30, ttl_repeat = 3, gap_limit = 5;
-  double timeout_s = 1.0;
-  std::uint32_t packet_freq = 6;
-  double pps = 1000;
+  std::string mode{core::to_string(trace_defaults.mode)};
+  unsigned max_ttl = trace_defaults.max_ttl;
+  unsigned ttl_repeat = trace_defaults.ttl_repeat;
+  unsigned gap_limit = trace_defaults.gap_limit;
+  double timeout_s = seconds_of(trace_defaults.timeout);
+  std::uint32_t packet_freq = trace_defaults.packet_freq;
+  double pps = engine_defaults.probes_per_second;
   std::optional<double> stop_set_s;
   unsigned queue_id = 0;
   std::uint32_t queue_size = 10000;
   std::optional<unsigned> nflog_group;
-  std::string mark = "0x4e510000";
+  std::string mark = fmt::format("{:#x}", sys::default_mark);
   std::string format = "text";
   std::optional<std::string> log_file;
   std::string user = "nobody";  // who we become once set up

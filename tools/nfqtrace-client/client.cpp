@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "nfqtrace/base/overloaded.hpp"
 #include "nfqtrace/output/compare.hpp"
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/sys/clock.hpp"
@@ -84,8 +85,7 @@ class Client {
  public:
   Client(const ClientOptions& options, sys::EventLoop& loop, sys::UniqueFd socket,
          sys::Timer timer, Printer& printer)
-      : options_(options),
-        loop_(loop),
+      : loop_(loop),
         socket_(std::move(socket)),
         timer_(std::move(timer)),
         printer_(printer),
@@ -93,7 +93,6 @@ class Client {
                  sys::now()) {}
 
   std::optional<Failure> run(runtime::Tracer& tracer) {
-    tracer_ = &tracer;
     const int fd = socket_.get();
     if (auto s = loop_.watch(fd, [this](sys::EventLoop::Readiness r) { on_socket(r); }, true); !s)
       return Failure{s.error().message()};
@@ -142,37 +141,36 @@ class Client {
   }
 
   void pump() {
-    for (const core::HopEvent& h : session_.reverse_hops()) printer_.reverse_hop(h);
-    session_.reverse_hops().clear();
-    for (const core::TraceResult& t : session_.reverse_traces()) printer_.reverse_trace(t);
-    session_.reverse_traces().clear();
-
-    std::string& pending = session_.outgoing();
-    while (!pending.empty()) {
-      auto wrote = sys::write_some(socket_.get(), pending);
+    // What the session has to say goes out first, a goodbye before the close.
+    while (!session_.unsent().empty()) {
+      auto wrote = sys::write_some(socket_.get(), session_.unsent());
       if (!wrote) {
         session_.on_peer_closed(sys::now());
-        pending.clear();
         break;
       }
       if (*wrote == 0) break;
-      pending.erase(0, *wrote);
+      session_.sent(*wrote);
     }
-    (void)loop_.want_writable(socket_.get(), !pending.empty());
-    if (session_.finished() || session_.failure()) {
+    bool close = false;
+    while (auto decision = session_.poll()) {
+      std::visit(Overloaded{[&](const core::HopEvent& h) { printer_.reverse_hop(h); },
+                            [&](const core::TraceResult& t) { printer_.reverse_trace(t); },
+                            [&](const coop::CloseConnection&) { close = true; }},
+                 *decision);
+    }
+    if (close) {
       loop_.stop();
       return;
     }
-    (void)timer_.set(session_.next_deadline());
+    (void)loop_.want_writable(socket_.get(), !session_.unsent().empty());
+    (void)timer_.set(session_.poll_timeout());
   }
 
-  const ClientOptions& options_;
   sys::EventLoop& loop_;
   sys::UniqueFd socket_;
   sys::Timer timer_;
   Printer& printer_;
   coop::ClientSession session_;
-  runtime::Tracer* tracer_ = nullptr;
   bool interrupted_ = false;
 };
 
@@ -200,7 +198,10 @@ int run_client(const ClientOptions& options) {
     return fail(fmt::format("expected HOST:PORT or [IPv6]:PORT, got '{}'", options.server), 2);
   auto started = cli::start_tool(options.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
-  auto& [writer, loop] = std::get<cli::ToolStart>(started);
+  // Named, not a structured binding: clang 14 cannot capture those in lambdas.
+  cli::ToolStart& tool = std::get<cli::ToolStart>(started);
+  cli::ResultWriter& writer = tool.writer;
+  sys::EventLoop& loop = tool.loop;
   auto socket = connect_to(*endpoint, options.connect_timeout);
   if (!socket) return fail(socket.error().message());
   auto flow = sys::connection_flow(socket->get());
@@ -219,7 +220,7 @@ int run_client(const ClientOptions& options) {
   rules.host = flow->dst;
   rules.probe_mark = tracer_options.probe_mark;
   rules.nflog_group = tracer_options.nflog_group;
-  rules.log_all_peer_acks = tracer_options.trace.mode == core::Mode::mangle;
+  rules.log_all_peer_acks = tracer_options.engine.trace.mode == core::Mode::mangle;
   tracer_options.rules = rules;
 
   Printer printer(options.format, writer);

@@ -19,7 +19,7 @@ namespace nfqtrace::client {
 struct ClientOptions {
   std::string server;                // HOST:PORT or [v6]:PORT
   runtime::TracerOptions tracer;     // the forward trace
-  coop::TraceParams server_params;   // asked of the server for the reverse trace
+  coop::TraceRequest server_params;   // asked of the server for the reverse trace
   cli::Format format = cli::Format::text;
   std::optional<std::string> log_file;
   std::string user = "nobody";

@@ -13,13 +13,13 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
       "nfqtrace-client: connects to an nfqtrace-server and shows the path of that\n"
       "connection in both directions: forward (traced here) and reverse (traced by\n"
       "the server and sent back inside the connection)."};
-  app.set_version_flag("--version", "nfqtrace-client 0.1.0");
   app.get_formatter()->column_width(34);
 
   client::ClientOptions o;
   cli::SharedOptions shared;
   bool client_dups = true, server_dups = true;
-  std::uint32_t client_freq = 6, server_freq = 6;
+  std::uint32_t client_freq = cli::trace_defaults.packet_freq;
+  std::uint32_t server_freq = cli::trace_defaults.packet_freq;
   double time_limit_s = 60;
   app.add_option("server", o.server, "HOST:PORT or [IPv6]:PORT of an nfqtrace-server")->required();
   app.add_option("--client-send-dups", client_dups, "trace forward with duplicates (true) or by lowering the TTL of our packets (false)")
@@ -37,12 +37,12 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
   if (auto error = cli::apply(shared, o.tracer))
     return cli::Exit{2, "nfqtrace-client: " + *error + " (see --help)\n"};
 
-  core::TraceConfig& t = o.tracer.trace;
+  core::TraceParams& t = o.tracer.engine.trace;
   t.mode = client_dups ? core::Mode::dup : core::Mode::mangle;
   if (!client_dups) t.packet_freq = client_freq;
   o.tracer.stop_after_traces.reset();  // the client decides when it is done
 
-  coop::TraceParams& p = o.server_params;
+  coop::TraceRequest& p = o.server_params;
   p.mode = server_dups ? core::Mode::dup : core::Mode::mangle;
   p.packet_freq = server_dups ? shared.packet_freq : server_freq;
   p.max_ttl = t.max_ttl;

@@ -21,7 +21,6 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   CLI::App app{
       "nfqtrace-server: traces the path from this server back to each nfqtrace-client\n"
       "that connects, and streams the results to that client inside its connection."};
-  app.set_version_flag("--version", "nfqtrace-server 0.1.0");
   app.get_formatter()->column_width(32);
 
   server::ServerOptions o;
@@ -50,10 +49,10 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   o.limits.idle_timeout = seconds(idle_s);
   o.limits.allow_mangle = allow_mangle;
   // Clients get at most what the operator allows on the command line.
-  o.limits.max_ttl = std::min<std::uint8_t>(o.limits.max_ttl, o.tracer.trace.max_ttl);
+  o.limits.max_ttl = std::min<std::uint8_t>(o.limits.max_ttl, o.tracer.engine.trace.max_ttl);
   o.tracer.filter.sports = {o.port};
   o.tracer.filter.requested_only = true;
-  o.tracer.trace.max_flows = static_cast<std::uint32_t>(o.max_clients);
+  o.tracer.engine.max_flows = static_cast<std::uint32_t>(o.max_clients);
 
   sys::RuleSpec r;
   r.queue_id = o.tracer.queue.queue_id;
@@ -76,7 +75,10 @@ int main(int argc, char** argv) {
   const cli::ErrorReporter fail("nfqtrace-server");
   auto started = cli::start_tool(options.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
-  auto& [writer, loop] = std::get<cli::ToolStart>(started);
+  // Named, not a structured binding: clang 14 cannot capture those in lambdas.
+  cli::ToolStart& tool = std::get<cli::ToolStart>(started);
+  cli::ResultWriter& writer = tool.writer;
+  sys::EventLoop& loop = tool.loop;
   auto server = server::Server::create(options, loop, writer);
   if (!server) return fail(server.error());
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());

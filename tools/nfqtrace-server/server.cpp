@@ -72,7 +72,7 @@ void Server::accept_from(int listen_fd) {
     const int raw = fd.get();
     auto client = std::make_unique<Client>(Client{
         std::move(fd), *flow,
-        coop::ServerSession(options_.limits, options_.tracer.trace, *flow, sys::now()), false});
+        coop::ServerSession(options_.limits, options_.tracer.engine.trace, *flow, sys::now()), false});
     if (auto st = loop_.watch(
             raw, [this, raw](sys::EventLoop::Readiness r) { on_client_ready(raw, r); }, false);
         !st) {
@@ -108,31 +108,33 @@ void Server::on_client_ready(int fd, sys::EventLoop::Readiness ready) {
 }
 
 void Server::pump(Client& c) {
-  if (auto request = c.session.take_trace_request()) tracer_->request_trace(c.flow, *request);
-  std::string& pending = c.session.outgoing();
-  while (!pending.empty()) {
-    auto wrote = sys::write_some(c.fd.get(), pending);
+  // What the session has to say goes out first, a goodbye before the close.
+  while (!c.session.unsent().empty()) {
+    auto wrote = sys::write_some(c.fd.get(), c.session.unsent());
     if (!wrote) {
       c.session.on_peer_closed(sys::now());
-      pending.clear();
       break;
     }
     if (*wrote == 0) break;  // the socket is full: wait until it is writable
-    pending.erase(0, *wrote);
+    c.session.sent(*wrote);
   }
-  const bool want_write = !pending.empty();
+  while (auto decision = c.session.poll()) {
+    if (const auto* start = std::get_if<coop::StartTrace>(&*decision)) {
+      tracer_->request_trace(c.flow, start->params);
+      continue;
+    }
+    close_client(c.fd.get(), std::get<coop::CloseConnection>(*decision).reason);
+    return;
+  }
+  const bool want_write = !c.session.unsent().empty();
   if (want_write != c.want_write) {
     c.want_write = want_write;
     (void)loop_.want_writable(c.fd.get(), want_write);
   }
-  if (c.session.should_close()) {
-    close_client(c.fd.get());
-    return;
-  }
   rearm_timer();
 }
 
-void Server::close_client(int fd) {
+void Server::close_client(int fd, std::string_view reason) {
   auto it = clients_.find(fd);
   if (it == clients_.end()) return;
   std::unique_ptr<Client> c = std::move(it->second);
@@ -140,7 +142,7 @@ void Server::close_client(int fd) {
   by_flow_.erase(c->flow);
   loop_.unwatch(fd);
   fmt::print(stderr, "nfqtrace-server: client {} done: {}\n", output::flow_text(c->flow.reversed()),
-             c->session.close_reason());
+             reason);
   tracer_->forget(c->flow);  // a trace still running ends as `closed`
   rearm_timer();
 }
@@ -170,7 +172,7 @@ void Server::on_timer() {
   const core::Instant now = sys::now();
   std::vector<int> due;
   for (auto& [fd, c] : clients_) {
-    auto d = c->session.next_deadline();
+    auto d = c->session.poll_timeout();
     if (d && *d <= now.mono) due.push_back(fd);
   }
   for (int fd : due) {
@@ -185,7 +187,7 @@ void Server::on_timer() {
 void Server::rearm_timer() {
   std::optional<core::Duration> next;
   for (auto& [fd, c] : clients_) {
-    auto d = c->session.next_deadline();
+    auto d = c->session.poll_timeout();
     if (d && (!next || *d < *next)) next = d;
   }
   if (auto st = timer_.set(next); !st && !fatal_) fatal_ = st.error();
@@ -194,7 +196,7 @@ void Server::rearm_timer() {
 sys::Status Server::shutdown() {
   // The tracer first: while our queue rules stand and nobody reads the
   // queue, a goodbye written to a client would wait there behind them.
-  sys::Status stopped = sys::Ok{};
+  sys::Status stopped = Ok{};
   if (tracer_) {
     stopped = tracer_->shutdown();
     if (!fatal_ && tracer_->fatal()) fatal_ = tracer_->fatal();

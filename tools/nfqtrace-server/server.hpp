@@ -57,7 +57,7 @@ class Server final : public runtime::ResultSink {
   void on_client_ready(int fd, sys::EventLoop::Readiness ready);
   // Acts on what a client's session decided: trace, write, close.
   void pump(Client& client);
-  void close_client(int fd);
+  void close_client(int fd, std::string_view reason);
   void on_timer();
   void rearm_timer();
 

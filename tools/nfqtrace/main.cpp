@@ -54,7 +54,10 @@ int main(int argc, char** argv) {
 
   auto started = cli::start_tool(options.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
-  auto& [writer, loop] = std::get<cli::ToolStart>(started);
+  // Named, not a structured binding: clang 14 cannot capture those in lambdas.
+  cli::ToolStart& tool = std::get<cli::ToolStart>(started);
+  cli::ResultWriter& writer = tool.writer;
+  sys::EventLoop& loop = tool.loop;
   ConsoleSink sink(options.format, writer);
   auto tracer = runtime::Tracer::create(options.tracer, sink);
   if (!tracer) return fail(tracer.error());
@@ -62,7 +65,7 @@ int main(int argc, char** argv) {
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
   loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",
-             options.tracer.queue.queue_id, core::to_string(options.tracer.trace.mode));
+             options.tracer.queue.queue_id, core::to_string(options.tracer.engine.trace.mode));
   if (const auto stale = (*tracer)->counters().stale_marks_cleared; stale > 0)
     fmt::print(stderr, "nfqtrace: cleared the skip mark an earlier run left on {} connections\n",
                stale);

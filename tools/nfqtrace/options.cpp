@@ -35,18 +35,17 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
       "nfqtrace: parasitic traceroute of live TCP connections.\n"
       "Traces the path of existing connections from their own packets (NFQUEUE),\n"
       "forward on a client (--dport), reverse on a server (--sport)."};
-  app.set_version_flag("--version", "nfqtrace 0.1.0");
   app.get_formatter()->column_width(32);
 
   Options o;
   SharedOptions shared;
   std::string dports, sports, host;
   std::optional<std::string> interface;
-  double idle_s = 60.0;
+  double idle_s = seconds_of(engine_defaults.idle_timeout);
   std::optional<double> repeat_s;
   std::uint64_t count = 0;
   bool no_rules = false;
-  auto& t = o.tracer.trace;
+  core::EngineConfig& e = o.tracer.engine;
 
   app.add_option("--dport", dports, "trace outgoing connections to these ports (client): P[,P..]");
   app.add_option("--sport", sports, "trace outgoing packets from these ports (server): P[,P..]");
@@ -54,10 +53,10 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   app.add_option("--interface", interface, "only packets leaving through this interface");
   add_shared_options(app, shared);
   app.add_option("--repeat", repeat_s, "trace each open flow again every S seconds")->check(CLI::Range(0.01, 1e6));
-  app.add_option("--max-flows", t.max_flows, "traces running at once")->check(CLI::Range(1u, 1000000u))->capture_default_str();
+  app.add_option("--max-flows", e.max_flows, "traces running at once")->check(CLI::Range(1u, 1000000u))->capture_default_str();
   app.add_option("--idle-timeout", idle_s, "seconds of silence after which a flow counts as closed")->check(CLI::Range(0.1, 1e6))->capture_default_str();
   app.add_option("--count", count, "exit after N traces have ended")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 62));
-  app.add_option("--sample", t.sample, "trace only this fraction of the connections (busy servers)")
+  app.add_option("--sample", e.sample, "trace only this fraction of the connections (busy servers)")
       ->check(CLI::Range(0.000001, 1.0))->capture_default_str();
   app.add_flag("--no-rules", no_rules, "install no rules: listen on --queue-id, fed by your own rule");
 
@@ -85,8 +84,8 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   if (interface && (interface->empty() || interface->size() >= 16))
     return bad("--interface: not an interface name: '" + *interface + "'");
 
-  t.idle_timeout = seconds(idle_s);
-  if (repeat_s) t.repeat = seconds(*repeat_s);
+  e.idle_timeout = seconds(idle_s);
+  if (repeat_s) e.trace.repeat = seconds(*repeat_s);
   if (count > 0) o.tracer.stop_after_traces = count;
   o.format = format_of(shared);
   o.log_file = shared.log_file;
@@ -100,7 +99,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
     r.out_interface = interface;
     r.probe_mark = o.tracer.probe_mark;
     r.nflog_group = o.tracer.nflog_group;
-    r.log_all_peer_acks = t.mode == core::Mode::mangle;
+    r.log_all_peer_acks = e.trace.mode == core::Mode::mangle;
     o.tracer.rules = r;
   }
   return o;

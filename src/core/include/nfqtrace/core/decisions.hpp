@@ -1,0 +1,64 @@
+// What goes into the engine beside packets and the time, and what comes out
+// of it. Verdicts are immediate (the return value of Engine::on_outgoing);
+// every other decision is an Output, handed out by Engine::poll() in the
+// order it was made: a probe before the reply that answers it, a trace's
+// replies before the trace's end, the end before the skip mark that follows.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <variant>
+
+#include "nfqtrace/core/flow_key.hpp"
+#include "nfqtrace/core/result.hpp"
+#include "nfqtrace/wire/bytes.hpp"
+#include "nfqtrace/wire/probe_builder.hpp"
+
+namespace nfqtrace::core {
+
+// The verdict on one outgoing packet: always accept, in mangle mode
+// possibly with a lower TTL.
+struct Verdict {
+  std::optional<std::uint8_t> set_ttl;
+};
+
+// Where an outgoing packet came from, beyond its bytes.
+struct PacketMeta {
+  std::uint32_t out_ifindex = 0;
+  bool gso = false;  // a GSO super-packet: never mangled
+};
+
+// Output: send this probe, a whole IP packet, out of `out_ifindex` (the
+// interface its original left by).
+struct ProbePacket {
+  std::array<std::uint8_t, wire::max_probe_size> bytes;
+  std::uint16_t size = 0;
+  std::uint32_t out_ifindex = 0;
+  wire::Bytes view() const { return wire::Bytes(bytes.data(), size); }
+};
+
+// Output: the packets of `flow` should stop (skip) or start again (!skip)
+// coming through the queue. A skipping flow is asked to skip again now and
+// then (`recheck`): the answer says whether its connection still exists.
+// Every SkipChange is answered with SkipApplied.
+struct SkipChange {
+  FlowKey flow;
+  bool skip = true;
+  bool recheck = false;
+};
+
+// Input: what became of a SkipChange. Not applied, the flow keeps coming
+// through the queue; a flow whose connection is gone is forgotten.
+struct SkipApplied {
+  SkipChange change;
+  bool ok = false;
+  bool connection_gone = false;
+};
+
+// Everything the engine decides besides verdicts: a probe to send, a reply
+// matched to its probe (HopEvent), a trace that ended (TraceResult), a skip
+// mark to set or clear.
+using Output = std::variant<ProbePacket, HopEvent, TraceResult, SkipChange>;
+
+}  // namespace nfqtrace::core

@@ -1,0 +1,212 @@
+// A flow's life in the engine, as its phases and the engine's decisions show
+// it, and the small parts the engine is made of: the admission of traces and
+// the probe budget.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "nfqtrace/core/admission.hpp"
+#include "nfqtrace/core/engine.hpp"
+#include "nfqtrace/core/flow.hpp"
+#include "nfqtrace/core/probe_budget.hpp"
+#include "path_sim.hpp"
+
+using namespace std::chrono_literals;
+using namespace nfqtrace;
+using core::Phase;
+using sim::Network;
+
+namespace {
+
+sim::Path three_routers() { return sim::Path{{"10.0.1.1", "10.0.2.1", "10.0.3.1"}, {}, true, 1ms, 8}; }
+
+testpkt::Tcp flow_from(std::uint16_t sport) {
+  testpkt::Tcp t;
+  t.sport = sport;
+  t.flags = 0x18;
+  return t;
+}
+
+core::EngineConfig skipping_with_repeat() {
+  core::EngineConfig c;
+  c.skip_marks = true;
+  c.trace.repeat = 2s;
+  return c;
+}
+
+// Where the first `kind` is in `decided` (its size if nowhere).
+std::size_t first(const std::vector<std::string>& decided, const std::string& kind) {
+  return static_cast<std::size_t>(std::find(decided.begin(), decided.end(), kind) -
+                                  decided.begin());
+}
+
+void answer_all(core::Engine& engine, core::Duration now) {
+  auto pending = std::move(sim::pending_skips(engine));
+  sim::pending_skips(engine).clear();
+  for (const auto& change : pending) sim::answer_skip(engine, change, sim::Marking::done, now);
+}
+
+}  // namespace
+
+TEST(Lifecycle, AFlowIsFreshThenTracingThenRestingThenTracingAgainThenClosing) {
+  core::Engine engine(skipping_with_repeat());
+  Network net(engine, three_routers(), flow_from(40000));
+  const core::FlowKey key = net.key();
+  EXPECT_FALSE(engine.phase(key));
+  testpkt::Tcp ack = net.flow();
+  ack.flags = 0x10;
+  ack.payload.clear();
+  net.send(ack);  // a bare ACK before any data: the round starts, with old bytes
+  EXPECT_EQ(engine.phase(key), Phase::tracing);
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(engine.phase(key), Phase::resting);
+  answer_all(engine, net.now());
+  net.advance(2s);  // its next round is due: it comes back through the queue
+  answer_all(engine, net.now());
+  EXPECT_EQ(engine.phase(key), Phase::resting);
+  net.stream(1, 10ms);
+  EXPECT_EQ(engine.phase(key), Phase::tracing);
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+  EXPECT_EQ(engine.phase(key), Phase::closing);
+  net.advance(12s);  // its probes expire, its round ends, it lingers, it goes
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].reason, core::StopReason::closed);
+  EXPECT_FALSE(engine.phase(key));
+  EXPECT_EQ(engine.counters().illegal_transitions, 0u);
+}
+
+TEST(Lifecycle, DecisionsComeInTheOrderTheyWereMade) {
+  core::Engine engine(skipping_with_repeat());
+  Network net(engine, three_routers(), flow_from(40001));
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  answer_all(engine, net.now());
+  net.advance(2s);
+  answer_all(engine, net.now());
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 2u);
+  const std::vector<std::string>& decided = sim::decided(engine);
+  // Each round: probes first, every reply before the round's end, the end
+  // before the skip mark that follows it; the next round's probes only
+  // after the mark that brought the flow back was cleared.
+  const std::size_t first_trace = first(decided, "trace");
+  ASSERT_LT(first_trace + 1, decided.size());
+  EXPECT_EQ(decided.front(), "probe");
+  EXPECT_EQ(decided[first_trace - 1], "hop");
+  EXPECT_EQ(decided[first_trace + 1], "skip");
+  const std::size_t unskip = first(decided, "unskip");
+  ASSERT_LT(unskip + 1, decided.size());
+  EXPECT_GT(unskip, first_trace);
+  EXPECT_EQ(decided[unskip + 1], "probe") << "round 2 after the unskip";
+  EXPECT_EQ(std::count(decided.begin(), decided.end(), "trace"), 2);
+  EXPECT_EQ(decided.back(), "skip");
+  EXPECT_EQ(decided[decided.size() - 2], "trace");
+}
+
+TEST(Lifecycle, AFlowLeftOutBySamplingSkipsAndStaysOut) {
+  core::EngineConfig c;
+  c.skip_marks = true;
+  c.sample = 0.000001;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), flow_from(40002));
+  net.stream(5, 10ms);
+  EXPECT_EQ(engine.phase(net.key()), Phase::unsampled);
+  EXPECT_EQ(sim::decided(engine), std::vector<std::string>{"skip"});
+}
+
+TEST(Lifecycle, AFlowWithNoRoomWaitsIsAdmittedThenTraced) {
+  core::EngineConfig c;
+  c.max_flows = 1;
+  core::Engine engine(c);
+  Network a(engine, three_routers(), flow_from(40003));
+  Network b(engine, three_routers(), flow_from(40004));
+  a.stream(1, 1ms);
+  b.stream(1, 1ms);
+  EXPECT_EQ(engine.phase(a.key()), Phase::tracing);
+  EXPECT_EQ(engine.phase(b.key()), Phase::waiting);
+  // a ends; b is admitted at once, and traced with its next packet.
+  for (int i = 0; i < 30 && a.traces.empty(); ++i) a.stream(1, 5ms);
+  ASSERT_EQ(a.traces.size(), 1u);
+  EXPECT_EQ(engine.phase(b.key()), Phase::admitted);
+  b.stream(1, 1ms);
+  EXPECT_EQ(engine.phase(b.key()), Phase::tracing);
+}
+
+TEST(Lifecycle, TheTransitionTableIsTheDiagram) {
+  using core::allowed_transition;
+  const Phase all[] = {Phase::fresh,   Phase::unsampled, Phase::waiting, Phase::admitted,
+                       Phase::tracing, Phase::resting,   Phase::closing};
+  int allowed = 0;
+  for (Phase from : all)
+    for (Phase to : all) allowed += allowed_transition(from, to);
+  // fresh -> unsampled, waiting, tracing; waiting -> admitted; admitted ->
+  // tracing; tracing -> resting; resting -> waiting, tracing; and every
+  // phase but closing -> closing.
+  EXPECT_EQ(allowed, 3 + 1 + 1 + 1 + 2 + 6);
+  EXPECT_TRUE(allowed_transition(Phase::resting, Phase::tracing));
+  EXPECT_FALSE(allowed_transition(Phase::unsampled, Phase::tracing));
+  EXPECT_FALSE(allowed_transition(Phase::closing, Phase::closing));
+  EXPECT_FALSE(allowed_transition(Phase::waiting, Phase::tracing)) << "only once admitted";
+}
+
+TEST(Admission, ServesFirstComeFirstServedAndSkipsWhoWent) {
+  core::Admission admission(2);
+  const auto key = [](std::uint16_t port) {
+    return core::FlowKey{*wire::Address::parse("10.0.0.1"), *wire::Address::parse("10.0.0.2"),
+                         port, 80};
+  };
+  admission.start(false);
+  admission.start(false);
+  EXPECT_FALSE(admission.has_room());
+  admission.wait(key(1));
+  admission.wait(key(2));
+  admission.wait(key(3));
+  const auto everyone = [](const core::FlowKey&) { return true; };
+  EXPECT_FALSE(admission.admit_next(everyone)) << "no room";
+  admission.end();
+  // Flow 1 went meanwhile: its turn passes to 2, whose place is kept.
+  const auto admitted =
+      admission.admit_next([&](const core::FlowKey& k) { return k.sport != 1; });
+  ASSERT_TRUE(admitted);
+  EXPECT_EQ(admitted->sport, 2);
+  EXPECT_FALSE(admission.has_room()) << "the kept place counts";
+  EXPECT_FALSE(admission.admit_next(everyone));
+  admission.give_up_kept();  // 2 closed before its trace started
+  const auto next = admission.admit_next(everyone);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->sport, 3);
+  admission.start(/*in_kept_place=*/true);
+  EXPECT_EQ(admission.running(), 2u);
+  EXPECT_EQ(admission.kept(), 0u);
+}
+
+TEST(Admission, TheLimitIsWhatThePpsBudgetServes) {
+  core::EngineConfig c;
+  c.max_flows = 1000;
+  c.probes_per_second = 1000;  // with 1 s timeouts and 16-TTL first waves: 62
+  EXPECT_EQ(core::Admission::limit_for(c), 62u);
+  c.max_flows = 10;
+  EXPECT_EQ(core::Admission::limit_for(c), 10u);
+  c.max_flows = 1000;
+  c.probes_per_second = 0;  // no budget: --max-flows alone
+  EXPECT_EQ(core::Admission::limit_for(c), 1000u);
+  c.probes_per_second = 1;  // never fewer than a few
+  EXPECT_EQ(core::Admission::limit_for(c), 4u);
+}
+
+TEST(ProbeBudget, StartsWithTheBurstRefillsAtTheRateAndTakesBackWhatWasNotSent) {
+  core::ProbeBudget budget(100, 10);
+  EXPECT_EQ(budget.take(16, 0ms), 10u);
+  EXPECT_EQ(budget.take(5, 0ms), 0u);
+  EXPECT_EQ(budget.take(5, 30ms), 3u);  // 100/s for 30 ms
+  budget.give_back(2);
+  EXPECT_EQ(budget.take(5, 30ms), 2u);
+  EXPECT_EQ(budget.take(50, 10s), 10u) << "never more than the burst";
+  core::ProbeBudget unlimited(0, 10);
+  EXPECT_EQ(unlimited.take(1000, 0ms), 1000u);
+}
