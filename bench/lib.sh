@@ -12,6 +12,12 @@
 # A bench prints a markdown table and writes it with its raw data to
 # $BENCH_OUT (bench/results, or bench/results/quick for --quick). It exits 0
 # when it measured (whatever the numbers), non-zero when it could not.
+#
+# The bench tools (bench/tools: pingpong, manyconn) and the delay line are
+# built by CMake with nfqtrace, into <build>/helpers. NFQTRACE_HELPERS: that
+# directory; by default helpers/ next to the nfqtrace binary given. run_all.sh
+# runs a copy of the binary, so it sets NFQTRACE_HELPERS from the path it was
+# given. A missing tool is an error asking for a build; nothing is compiled.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../tests/netns/lib.sh
@@ -21,7 +27,7 @@ NFQ=""          # nfqtrace binary
 QUICK=0         # 1: the --quick smoke form
 BENCH_NAME=""
 BENCH_OUT=""    # results directory
-PINGPONG=""     # bench tools, built by bench_init
+PINGPONG=""     # bench tools (NFQTRACE_HELPERS), found by bench_init
 MANYCONN=""
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -58,34 +64,18 @@ bench_init() {
   mkdir -p "$BENCH_OUT"
   # Missing tools: exit 1, not the tests' 77 (a bench that cannot measure fails).
   local tool
-  for tool in iperf3 nstat g++ awk "${extra[@]}"; do
+  for tool in iperf3 nstat awk "${extra[@]}"; do
     command -v "$tool" >/dev/null || { echo "ERROR: $BENCH_NAME needs '$tool', not installed" >&2; exit 1; }
   done
   (( EUID == 0 )) || { echo "ERROR: $BENCH_NAME needs root (network namespaces)" >&2; exit 1; }
   net_init "$BENCH_NAME"
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-  PINGPONG=$(bench_tool pingpong) || die "could not build pingpong"
-  MANYCONN=$(bench_tool manyconn) || die "could not build manyconn"
+  net_helpers "$NFQ"
+  PINGPONG=$(net_helper pingpong) || exit 1
+  MANYCONN=$(net_helper manyconn) || exit 1
   write_sampler_script
   section "$BENCH_NAME: $(if (( QUICK )); then echo quick; else echo full; fi) run, nfqtrace $NFQ"
-}
-
-# bench_tool NAME: bench/tools/NAME.cpp compiled with g++ -O2, cached in
-# bench/.build under a name keyed by the source (with the headers it shares,
-# bench/tools/*.hpp), the compiler and the machine (so a binary from
-# elsewhere or from an older source is never used), written atomically
-# (benchmarks may run at once).
-bench_tool() {
-  local name=$1 src="$BENCH_DIR/tools/$1.cpp" dir="$BENCH_DIR/.build" key bin tmp
-  key=$({ cat "$src" "$BENCH_DIR"/tools/*.hpp; g++ --version | head -n1; uname -m; } | sha256sum | cut -c1-16)
-  bin="$dir/$name-$key"
-  mkdir -p "$dir"
-  if [[ ! -x $bin ]]; then
-    tmp=$(mktemp "$dir/.$name.XXXXXX")
-    g++ -O2 -std=c++20 -pthread "$src" -o "$tmp" >&2 || { rm -f "$tmp"; return 1; }
-    mv -f "$tmp" "$bin"
-  fi
-  echo "$bin"
+  log "helpers: $NFQTRACE_HELPERS"
 }
 
 # bench_icmp_unlimited: routers answer every probe. net_icmp_ratelimit_off

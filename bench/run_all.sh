@@ -4,12 +4,13 @@
 #
 #   sudo bash bench/run_all.sh [/path/to/nfqtrace] [--quick] [NAME...]
 #
-# Default binary: build/nfqtrace. --quick: the smoke form scripts/test runs
-# (about 2 min; results in bench/results/quick/, git-ignored), else the full
-# one (~15 min; results in bench/results/). BENCH_RESULTS=DIR: results
-# there instead. NAMEs pick benchmarks (throughput latency time_to_path
-# harm scale cost). Writes summary.md (machine, kernel, binary, every table)
-# and logs/NAME.log to the results directory.
+# Default binary: build/nfqtrace; the bench tools are the helpers built with
+# it (helpers/ next to it, or NFQTRACE_HELPERS=DIR). --quick: the smoke form
+# scripts/test runs (about 2 min; results in bench/results/quick/,
+# git-ignored), else the full one (~15 min; results in bench/results/).
+# BENCH_RESULTS=DIR: results there instead. NAMEs pick benchmarks (throughput
+# latency time_to_path harm scale cost). Writes summary.md (machine, kernel,
+# binary, every table) and logs/NAME.log to the results directory.
 # Exit status: 0 when every benchmark measured (whatever the numbers) and
 # left nothing behind; 1 when one could not measure (its log is printed) or
 # left a namespace or a process running (reported, then removed).
@@ -21,7 +22,7 @@ NFQ="" QUICK=() PICKED=()
 for arg in "$@"; do
   case $arg in
     --quick) QUICK=(--quick) ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $arg" >&2; exit 2 ;;
     *) if [[ " ${ALL[*]} " == *" $arg "* ]]; then PICKED+=("$arg"); else NFQ=$arg; fi ;;
   esac
@@ -33,6 +34,15 @@ if [[ ! -x $NFQ ]]; then
   exit 1
 fi
 if (( EUID != 0 )); then echo "ERROR: the benchmarks need root (network namespaces)" >&2; exit 1; fi
+# The helpers built with the binary given: the benchmarks run a copy of it
+# (below), whose directory has none.
+NFQTRACE_HELPERS=${NFQTRACE_HELPERS:-$(dirname "$NFQ")/helpers}
+if [[ ! -d $NFQTRACE_HELPERS ]]; then
+  echo "ERROR: no helper programs in '$NFQTRACE_HELPERS': build the project (cmake --build build)" >&2
+  exit 1
+fi
+NFQTRACE_HELPERS=$(cd "$NFQTRACE_HELPERS" && pwd)
+export NFQTRACE_HELPERS
 if [[ -n ${BENCH_RESULTS:-} ]]; then OUT=$BENCH_RESULTS
 elif (( ${#QUICK[@]} )); then OUT="$DIR/results/quick"
 else OUT="$DIR/results"; fi

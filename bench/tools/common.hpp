@@ -1,7 +1,6 @@
 // common.hpp — what the bench tools (pingpong.cpp, manyconn.cpp) share:
 // errors, argument parsing, TCP_NODELAY, the dual-stack listening socket.
-// Header only: each tool is still built from its one .cpp (bench/lib.sh
-// bench_tool, whose cache key covers this file too).
+// Header only: each tool is built from its one .cpp (bench/tools/CMakeLists.txt).
 //
 // A tool defines, at namespace scope:
 //   const char* const bench::tool_name = "NAME";         // prefix of its messages

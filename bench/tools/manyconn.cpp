@@ -1,6 +1,6 @@
 // manyconn — many slow TCP connections from one process (epoll), for
-// nfqtrace's scale and cost benchmarks (bench/). Built by the bench scripts:
-//   g++ -O2 -std=c++20 bench/tools/manyconn.cpp -o manyconn
+// nfqtrace's scale and cost benchmarks (bench/). Built by CMake
+// (bench/tools/CMakeLists.txt) into <build>/helpers.
 //
 //   manyconn server PORT
 //       Echo server (IPv4 and IPv6), one thread, epoll. Prints "listening".

@@ -1,6 +1,6 @@
 // pingpong — a TCP request/response latency probe and a paced one-way sender,
-// for nfqtrace's benchmarks (bench/). Built by the bench scripts:
-//   g++ -O2 -std=c++20 -pthread bench/tools/pingpong.cpp -o pingpong
+// for nfqtrace's benchmarks (bench/). Built by CMake (bench/tools/CMakeLists.txt)
+// into <build>/helpers.
 //
 //   pingpong server PORT
 //       Listens on PORT (IPv4 and IPv6), echoes every byte of every

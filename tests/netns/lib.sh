@@ -22,6 +22,13 @@
 #
 # Everything a test starts is named nfqt-<test>-<pid>-*, killed by its
 # process id (group) and deleted on exit, whatever the exit path.
+#
+# Helper programs (delayq, streamcheck, forge_icmp here; pingpong, manyconn,
+# loadgen for the benchmarks and the soak) are built by CMake with the rest,
+# into <build>/helpers, so that they get the project's warnings and a break
+# shows in the build. NFQTRACE_HELPERS: that directory; by default helpers/
+# next to the nfqtrace binary the test is given (net_helpers). A missing
+# helper fails the test with a request to build; nothing is compiled here.
 
 set -euo pipefail
 
@@ -40,6 +47,7 @@ declare -A BG_OUT=()       # background job name -> stdout file
 declare -A BG_ERR=()       # background job name -> stderr file
 NET_CHECKS_OK=0
 NET_CHECKS_FAILED=0
+NFQTRACE_HELPERS=${NFQTRACE_HELPERS:-}   # built helper programs (see the top)
 TRACE_HOPS_FILE=""   # hop list of the last trace check_trace looked at
 
 # ---------------------------------------------------------------- messages
@@ -348,14 +356,20 @@ net_icmp_ratelimit_off() {
   done
 }
 
-# build_tool NAME: compiles tools/testnet/NAME.cpp once per test run and
-# prints the binary's path.
-build_tool() {
-  local name=$1 bin="$NET_TMP/$1"
+# net_helpers NFQTRACE: unless NFQTRACE_HELPERS is set, the helpers are the
+# ones built with that binary, in helpers/ next to it (without a binary:
+# build/helpers of this checkout).
+net_helpers() {
+  [[ -n $NFQTRACE_HELPERS ]] && return 0
+  NFQTRACE_HELPERS=$(dirname "${1:-$NET_REPO_DIR/build/nfqtrace}")/helpers
+}
+
+# net_helper NAME: prints the path of the built helper NAME, or says to build
+# and fails (use as: bin=$(net_helper NAME) || exit 1).
+net_helper() {
+  local bin="${NFQTRACE_HELPERS:-$NET_REPO_DIR/build/helpers}/$1"
   [[ -x $bin ]] && { echo "$bin"; return 0; }
-  g++ -O2 -std=c++20 "$NET_REPO_DIR/tools/testnet/$name.cpp" -lmnl -lnetfilter_queue -o "$bin" >&2 ||
-    die "could not build $name (needs g++, libmnl-dev, libnetfilter-queue-dev)"
-  echo "$bin"
+  die "helper '$1' not found at $bin (NFQTRACE_HELPERS): build the project (cmake --build build)"
 }
 
 # net_delay NS MS [QUEUE]: the router holds every packet it forwards MS ms,
@@ -365,7 +379,7 @@ build_tool() {
 # running without delay.
 net_delay() {
   local ns=$1 ms=$2 queue=${3:-0} bin name
-  bin=$(build_tool delayq)
+  bin=$(net_helper delayq) || exit 1
   name="delayq-${ns#"$NET_PREFIX"}"
   bg_start "$name" ip netns exec "$ns" "$bin" "$queue" "$ms"
   wait_until 5 grep -q ready "${BG_OUT[$name]}" || { show_file "$name stderr" "${BG_ERR[$name]}"; die "delayq did not start in $ns"; }

@@ -5,9 +5,10 @@
 # than 40 ms; traceroute -T is held to the same bounds (harness sanity).
 # Usage: bash test_delay_rtt.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
-net_init delay_rtt g++
+net_init delay_rtt
 NFQ=${1:-}
 require "nfqtrace binary given" nfqtrace_binary_ok "$NFQ"
+net_helpers "$NFQ"   # delayq
 FAM=4 PORT=5001 DELAY_MS=40
 
 section "network: client — r1 — r2 =(${DELAY_MS} ms)= r3 — r4 — server"

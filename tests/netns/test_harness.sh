@@ -4,9 +4,11 @@
 # means something), the silent router must be a gap, the return chain must
 # carry server→client traffic, the delay line must add its delay, transfers
 # must arrive intact and the rule detector must see queue rules.
-# Usage: bash test_harness.sh [nfqtrace binary, ignored]
+# Usage: bash test_harness.sh [/path/to/nfqtrace] (not run: it only says
+# where the helpers are, helpers/ next to it)
 source "$(dirname "$0")/lib.sh"
-net_init harness g++
+net_init harness
+net_helpers "${1:-}"   # delayq
 
 DELAY_MS=30
 section "network: 4 routers (r2 silent, r3 delays ${DELAY_MS} ms), return via b1 b2"

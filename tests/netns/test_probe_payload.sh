@@ -8,11 +8,12 @@
 # download traced from the server.
 # Usage: bash test_probe_payload.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
-net_init probe_payload tcpdump g++
+net_init probe_payload tcpdump
 NFQ=${1:-}
 require "nfqtrace binary given" nfqtrace_binary_ok "$NFQ"
 FAM=4
-STREAMCHECK=$(build_tool streamcheck)
+net_helpers "$NFQ"
+STREAMCHECK=$(net_helper streamcheck) || exit 1
 
 section "network: client — r1 — r2 — r3 — server"
 net_build 3

@@ -13,6 +13,7 @@ source "$(dirname "$0")/lib.sh"
 net_init recverr
 NFQ=${1:-}
 require "nfqtrace binary given" nfqtrace_binary_ok "$NFQ"
+net_helpers "$NFQ"   # delayq
 KIB=1024
 
 section "network: client — r1 — r2 — r3 (+20 ms) — server"

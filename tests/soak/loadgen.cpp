@@ -1,4 +1,5 @@
-// loadgen: the traffic of the soak test (tests/soak/soak.sh), built by it.
+// loadgen: the traffic of the soak test (tests/soak/soak.sh). Built by CMake
+// (tests/soak/CMakeLists.txt) into <build>/helpers.
 //
 //   loadgen server PORT
 //     Listens on [::]:PORT (IPv4 and IPv6), accepts any number of
@@ -43,12 +44,12 @@ void on_signal(int) { stop = 1; }
 double now_s() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
 void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
-int server(int port) {
+int server(std::uint16_t port) {
   const int lfd = socket(AF_INET6, SOCK_STREAM, 0);
   if (lfd < 0) { std::perror("loadgen: socket"); return 1; }
   int one = 1, zero = 0;
@@ -64,7 +65,7 @@ int server(int port) {
   }
   nonblock(lfd);
   std::vector<pollfd> fds{{lfd, POLLIN, 0}};
-  std::uint64_t accepted = 0, bytes = 0;
+  unsigned long long accepted = 0, bytes = 0;
   char buf[65536];
   while (!stop) {
     if (poll(fds.data(), fds.size(), 500) < 0) {
@@ -77,7 +78,7 @@ int server(int port) {
       bool done = false;
       for (;;) {
         const ssize_t n = read(fds[i].fd, buf, sizeof buf);
-        if (n > 0) { bytes += n; continue; }
+        if (n > 0) { bytes += static_cast<unsigned long long>(n); continue; }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
         done = true;  // EOF or error
         break;
@@ -97,8 +98,7 @@ int server(int port) {
       }
     }
   }
-  std::printf("server accepted=%llu open=%zu bytes=%llu\n", (unsigned long long)accepted,
-              fds.size() - 1, (unsigned long long)bytes);
+  std::printf("server accepted=%llu open=%zu bytes=%llu\n", accepted, fds.size() - 1, bytes);
   return 0;
 }
 
@@ -106,16 +106,16 @@ struct Conn {
   int fd = -1;
   bool connected = false;
   double deadline = 0, next_send = 0;
-  std::uint64_t id = 0, seq = 0;
+  unsigned long long id = 0, seq = 0;
 };
 
-int client(int n, double min_s, double max_s, double interval_ms, double stats_s,
+int client(std::size_t n, double min_s, double max_s, double interval_ms, double stats_s,
            const std::vector<sockaddr_storage>& dsts) {
-  std::mt19937_64 rng(static_cast<std::uint64_t>(now_s() * 1e6) ^ getpid());
+  std::mt19937_64 rng(static_cast<std::uint64_t>(now_s() * 1e6) ^ static_cast<std::uint64_t>(getpid()));
   std::uniform_real_distribution<double> life(min_s, max_s), jitter(0.8, 1.2), unit(0, 1);
   std::uniform_int_distribution<int> len(20, 120);
   std::vector<Conn> conns(n);
-  std::uint64_t opened = 0, closed = 0, failed = 0, aborted = 0, msgs = 0, bytes = 0, next_id = 0;
+  unsigned long long opened = 0, closed = 0, failed = 0, aborted = 0, msgs = 0, bytes = 0, next_id = 0;
   std::size_t turn = 0;
   const double t0 = now_s();
   double next_stats = t0 + stats_s;
@@ -149,9 +149,7 @@ int client(int n, double min_s, double max_s, double interval_ms, double stats_s
     int open = 0;
     for (const Conn& c : conns) open += c.fd >= 0;
     std::printf("stats t=%.0f open=%d opened=%llu closed=%llu connect_failed=%llu aborted=%llu msgs=%llu bytes=%llu\n",
-                now - t0, open, (unsigned long long)opened, (unsigned long long)closed,
-                (unsigned long long)failed, (unsigned long long)aborted, (unsigned long long)msgs,
-                (unsigned long long)bytes);
+                now - t0, open, opened, closed, failed, aborted, msgs, bytes);
     std::fflush(stdout);
   };
 
@@ -161,7 +159,7 @@ int client(int n, double min_s, double max_s, double interval_ms, double stats_s
   while (!stop) {
     double now = now_s();
     double wake = now + 0.05;
-    for (int i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       Conn& c = conns[i];
       pfds[i] = {c.fd, static_cast<short>(c.fd < 0 ? 0 : c.connected ? POLLIN : POLLOUT), 0};
       if (c.fd < 0) continue;
@@ -171,7 +169,7 @@ int client(int n, double min_s, double max_s, double interval_ms, double stats_s
     const int timeout = std::max(0, static_cast<int>((wake - now) * 1000));
     if (poll(pfds.data(), n, timeout) < 0 && errno != EINTR) { std::perror("loadgen: poll"); return 1; }
     now = now_s();
-    for (int i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       Conn& c = conns[i];
       if (c.fd < 0) { open_one(c, now); continue; }
       const short ev = pfds[i].revents;
@@ -193,13 +191,12 @@ int client(int n, double min_s, double max_s, double interval_ms, double stats_s
       }
       if (c.connected && now >= c.next_send) {
         const int l = len(rng);
-        int w = std::snprintf(msg, sizeof msg, "conn %llu msg %llu ", (unsigned long long)c.id,
-                              (unsigned long long)c.seq++);
+        int w = std::snprintf(msg, sizeof msg, "conn %llu msg %llu ", c.id, c.seq++);
         while (w < l - 1) msg[w++] = 'x';
         msg[w++] = '\n';
-        const ssize_t s = send(c.fd, msg, w, MSG_NOSIGNAL);
+        const ssize_t s = send(c.fd, msg, static_cast<std::size_t>(w), MSG_NOSIGNAL);
         if (s < 0 && errno != EAGAIN) { close_one(c, true); open_one(c, now); continue; }
-        if (s > 0) { ++msgs; bytes += s; }
+        if (s > 0) { ++msgs; bytes += static_cast<unsigned long long>(s); }
         c.next_send += interval_ms / 1000 * jitter(rng);
         if (c.next_send < now) c.next_send = now;  // fell behind: do not burst
       }
@@ -215,7 +212,7 @@ int client(int n, double min_s, double max_s, double interval_ms, double stats_s
   return 0;
 }
 
-bool parse_addr(const std::string& s, int port, sockaddr_storage& out) {
+bool parse_addr(const std::string& s, std::uint16_t port, sockaddr_storage& out) {
   out = {};
   auto* a4 = reinterpret_cast<sockaddr_in*>(&out);
   auto* a6 = reinterpret_cast<sockaddr_in6*>(&out);
@@ -232,6 +229,14 @@ bool parse_addr(const std::string& s, int port, sockaddr_storage& out) {
   return false;
 }
 
+// A whole number in [MIN, MAX], or -1 when TEXT is not one.
+long whole(const char* text, long min, long max) {
+  char* end = nullptr;
+  errno = 0;
+  const long v = std::strtol(text, &end, 10);
+  return errno != 0 || end == text || *end != '\0' || v < min || v > max ? -1 : v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -242,23 +247,30 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "server" && argc == 3) return server(std::atoi(argv[2]));
+  if (mode == "server" && argc == 3) {
+    const long port = whole(argv[2], 1, 65535);
+    if (port > 0) return server(static_cast<std::uint16_t>(port));
+  }
   if (mode == "client" && argc == 9) {
+    const long n = whole(argv[2], 1, 1'000'000), port = whole(argv[8], 1, 65535);
+    if (n < 0 || port < 0) {
+      std::fprintf(stderr, "loadgen: N must be 1..1000000, PORT 1..65535\n");
+      return 2;
+    }
     std::vector<sockaddr_storage> dsts;
-    const int port = std::atoi(argv[8]);
     std::string list = argv[7];
     for (std::size_t at = 0; at <= list.size();) {
       std::size_t comma = list.find(',', at);
       if (comma == std::string::npos) comma = list.size();
       sockaddr_storage d;
-      if (!parse_addr(list.substr(at, comma - at), port, d)) {
+      if (!parse_addr(list.substr(at, comma - at), static_cast<std::uint16_t>(port), d)) {
         std::fprintf(stderr, "loadgen: bad address '%s'\n", list.substr(at, comma - at).c_str());
         return 2;
       }
       dsts.push_back(d);
       at = comma + 1;
     }
-    return client(std::atoi(argv[2]), std::atof(argv[3]), std::atof(argv[4]), std::atof(argv[5]),
+    return client(static_cast<std::size_t>(n), std::atof(argv[3]), std::atof(argv[4]), std::atof(argv[5]),
                   std::atof(argv[6]), dsts);
   }
   std::fprintf(stderr,

@@ -5,7 +5,8 @@
 #   sudo SOAK_MINUTES=1 bash tests/soak/soak.sh          # quick mode
 #
 # Network (tests/netns/lib.sh): client — r1 — r2 — r3 — server, ICMP rate
-# limits off on the routers. tests/soak/loadgen.cpp (built here with g++):
+# limits off on the routers. tests/soak/loadgen.cpp (built by CMake with
+# nfqtrace, taken from helpers/ next to BINARY, or NFQTRACE_HELPERS=DIR):
 # a server on port 7000 (IPv4 and IPv6) that accepts any number of
 # connections and reads what they send, and a load generator on the client
 # that keeps SOAK_CONNS (200) connections open at any time, half IPv4, half
@@ -38,8 +39,10 @@ if [[ -z $BIN ]]; then
   done
 fi
 source "$SOAK_DIR/../netns/lib.sh"
-net_init soak g++
+net_init soak
 require "nfqtrace binary given (tests/soak/soak.sh [MINUTES] [BINARY])" nfqtrace_binary_ok "$BIN"
+net_helpers "$BIN"
+LOADGEN=$(net_helper loadgen) || exit 1
 if ! [[ $MINUTES =~ ^[0-9]+$ ]] || (( MINUTES < 1 )); then die "MINUTES must be a whole number >= 1, got '$MINUTES'"; fi
 CONNS=${SOAK_CONNS:-200} INTERVAL=${SOAK_INTERVAL:-30} PORT=7000
 
@@ -47,14 +50,13 @@ section "soak: $MINUTES min, $CONNS connections, sample every $INTERVAL s"
 echo "machine: $(uname -srm), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "binary:  $BIN"
+echo "loadgen: $LOADGEN"
 net_build 3
 net_icmp_ratelimit_off
 net_describe 4
 CLI=$(net_client) SRV=$(net_server)
 DST4=$(net_server_addr 4) DST6=$(net_server_addr 6)
 
-LOADGEN="$NET_TMP/loadgen"
-require "loadgen builds" g++ -O2 -std=c++20 "$SOAK_DIR/loadgen.cpp" -o "$LOADGEN"
 bg_start server ip netns exec "$SRV" "$LOADGEN" server $PORT
 require "the server listens on port $PORT" wait_until 5 port_listening "$SRV" $PORT
 

@@ -11,7 +11,7 @@
 // library waits for it before installing the NFQUEUE rule) and a summary on
 // stderr when it ends (SIGTERM or SIGINT).
 //
-// Build: g++ -O2 -std=c++20 delayq.cpp -lmnl -lnetfilter_queue -o delayq
+// Built by CMake (tools/testnet/CMakeLists.txt) into <build>/helpers.
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -68,7 +68,8 @@ struct DelayLine {
   Nanos delay = 0;
   std::deque<Held> held;
   std::uint64_t seen = 0, released = 0, recv_overruns = 0, netlink_errors = 0;
-  std::vector<char> buf = std::vector<char>(MNL_SOCKET_BUFFER_SIZE);
+  // MNL_SOCKET_BUFFER_SIZE is a long (from sysconf).
+  std::vector<char> buf = std::vector<char>(static_cast<std::size_t>(MNL_SOCKET_BUFFER_SIZE));
 
   void send(nlmsghdr* nlh, const char* what) {
     if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) die(what);

@@ -15,7 +15,7 @@
 // Prints a summary; exits 0 when every payload byte matched, 1 otherwise,
 // 2 on a usage or capture error.
 //
-// Build: g++ -O2 -std=c++20 streamcheck.cpp -o streamcheck
+// Built by CMake (tools/testnet/CMakeLists.txt) into <build>/helpers.
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
