@@ -60,6 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        if (t.hops.size() > trace.max_ttl) __builtin_trap();
                        ended.insert({t.flow, t.round});
                      },
+                     [&](const core::PathChange& c) {
+                       // Only after the round it compares has ended.
+                       if (!ended.contains({c.flow, c.round}) || c.previous_round >= c.round)
+                         __builtin_trap();
+                     },
                      [&](const core::SkipChange& change) {
                        // Bounded, so that a pathological loop shows as a hang.
                        if (++answers > 1000) __builtin_trap();

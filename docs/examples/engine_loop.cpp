@@ -12,8 +12,8 @@ using namespace nfqtrace;
 using namespace std::chrono_literals;
 
 int main() {
-  // IPv4 TCP, 10.0.0.2:40000 -> 192.0.2.7:443, seq 1000, ACK|PSH, 32 bytes of data.
-  std::array<std::uint8_t, 72> bytes{0x45, 0, 0, 72, 0, 1, 0x40, 0, 64, 6, 0, 0,
+  // IPv4 TCP, 10.0.0.2:40000 -> 192.0.2.7:443, seq 1000, ACK|PSH, 160 bytes of data.
+  std::array<std::uint8_t, 200> bytes{0x45, 0, 0, 200, 0, 1, 0x40, 0, 64, 6, 0, 0,
                                      10, 0, 0, 2, 192, 0, 2, 7,
                                      0x9c, 0x40, 0x01, 0xbb, 0, 0, 0x03, 0xe8, 0, 0, 0, 1,
                                      0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0};
@@ -34,6 +34,9 @@ int main() {
                      [](const core::HopEvent& hop) { std::printf("reply at ttl %d\n", hop.ttl); },
                      [](const core::TraceResult& trace) {
                        std::fputs(output::trace_text(trace).c_str(), stdout);
+                     },
+                     [](const core::PathChange& change) {  // only with TraceParams::repeat
+                       std::fputs(output::path_change_text(change).c_str(), stdout);
                      },
                      [&](const core::SkipChange& change) {  // no conntrack here: not applied
                        engine.handle(core::SkipApplied{change, false, false}, now);

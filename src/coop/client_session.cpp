@@ -9,11 +9,12 @@
 namespace nfqtrace::coop {
 
 ClientSession::ClientSession(const TraceRequest& server_params, core::Duration filler_interval,
-                             core::Duration overall_timeout, core::Instant now)
+                             core::Duration overall_timeout, core::Instant now,
+                             std::optional<Endpoint> own)
     : interval_(filler_interval),
       deadline_(deadline_after(now.mono, overall_timeout)),
       next_filler_(deadline_after(now.mono, filler_interval)),
-      outgoing_(encode(Hello{protocol_version, server_params})) {}
+      outgoing_(encode(Hello{protocol_version, server_params, own})) {}
 
 bool ClientSession::finished() const {
   return forward_ended_ && state_ == State::done && !failure_;

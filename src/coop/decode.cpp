@@ -66,7 +66,21 @@ Decoded decode_hello(const json& j) {
   }
 
   const json* flow = present(j, "flow");
-  if (!flow) return Message{Hello{v, params}};
+  if (!flow) {
+    Hello hello{v, params, std::nullopt};
+    if (const json* client = present(j, "client")) {
+      const json* addr = client->is_object() ? present(*client, "addr") : nullptr;
+      const json* port = client->is_object() ? present(*client, "port") : nullptr;
+      const auto parsed = addr && addr->is_string()
+                              ? wire::Address::parse(addr->get_ref<const std::string&>())
+                              : std::nullopt;
+      if (!parsed) return bad_field("client.addr", "must be an IPv4 or IPv6 address");
+      if (!port || !port->is_number_unsigned() || port->get<std::uint64_t>() > 65535)
+        return bad_field("client.port", "must be an integer from 0 to 65535");
+      hello.client = Endpoint{*parsed, static_cast<std::uint16_t>(port->get<std::uint64_t>())};
+    }
+    return Message{std::move(hello)};
+  }
   if (!flow->is_object()) return bad_field("flow", "must be an object");
   const auto key = output::flow_from_json(*flow);
   if (!key) return DecodeError{Kind::bad_field, "bad field flow." + key.error()};

@@ -9,7 +9,9 @@ using nlohmann::json;
 
 struct ToJson {
   json operator()(const Hello& m) const {
-    return json{{"type", "hello"}, {"version", m.version}, {"params", params_to_json(m.params)}};
+    json j{{"type", "hello"}, {"version", m.version}, {"params", params_to_json(m.params)}};
+    if (m.client) j["client"] = json{{"addr", m.client->addr.to_string()}, {"port", m.client->port}};
+    return j;
   }
   json operator()(const ServerHello& m) const {
     return json{{"type", "hello"},

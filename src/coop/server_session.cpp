@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "nfqtrace/coop/nat_view.hpp"
 #include "session_common.hpp"
 
 namespace nfqtrace::coop {
@@ -57,9 +58,9 @@ void ServerSession::handle_line(const std::string& line, core::Instant now) {
     // A client hello that carries a "flow" decodes as a ServerHello: an
     // unknown field to the server, ignored.
     if (const auto* hello = std::get_if<Hello>(&message))
-      on_hello(hello->version, hello->params, now);
+      on_hello(hello->version, hello->params, hello->client, now);
     else if (const auto* with_flow = std::get_if<ServerHello>(&message))
-      on_hello(with_flow->version, with_flow->params, now);
+      on_hello(with_flow->version, with_flow->params, std::nullopt, now);
     else
       refuse(fmt::format("unexpected {} before hello", type));
     return;
@@ -71,7 +72,9 @@ void ServerSession::handle_line(const std::string& line, core::Instant now) {
   refuse(fmt::format("unexpected {}", type));
 }
 
-void ServerSession::on_hello(int version, const TraceRequest& request, core::Instant now) {
+void ServerSession::on_hello(int version, const TraceRequest& request,
+                             const std::optional<Endpoint>& client, core::Instant now) {
+  client_sees_ = client;
   if (version != protocol_version) {
     refuse(fmt::format("unsupported version {} (this server speaks {})", version,
                        protocol_version));
@@ -87,9 +90,15 @@ void ServerSession::on_hop(const core::HopEvent& hop) {
   if (state_ == State::tracing) send(HopMessage{hop});
 }
 
+void ServerSession::note_nat(core::TraceResult& trace) const {
+  if (client_sees_) coop::note_nat(trace, *client_sees_, Endpoint{flow_.dst, flow_.dport});
+}
+
 void ServerSession::on_trace(const core::TraceResult& trace, core::Instant) {
   if (state_ != State::tracing) return;
-  send(TraceMessage{trace});
+  core::TraceResult annotated = trace;
+  note_nat(annotated);
+  send(TraceMessage{std::move(annotated)});
   send(Done{});
   if (state_ != State::closed) state_ = State::done;
 }

@@ -2,18 +2,11 @@
 
 #include <algorithm>
 
+#include "nfqtrace/core/probe_layout.hpp"
+
 namespace nfqtrace::core {
 namespace {
 
-// Probes carry one byte each, two bytes apart: adjacent one-byte duplicates
-// could be merged by the receiver (GRO, D-SACK extension) into one range
-// that names no probe.
-constexpr std::uint32_t probe_stride = 2;
-// Offset 0 would share its sequence number with the original segment.
-constexpr std::uint32_t first_probe_offset = 1;
-// A flow that never sent data is probed with bytes this far below its
-// sequence number at most (then it waits for data of its own).
-constexpr std::uint32_t old_bytes_reach = 4096;
 // Mangle mode: a flow that sent no data in this many packets only ACKs.
 constexpr std::uint32_t ack_only_after = 32;
 // A peer's RST counts only with a sequence number this close above what the
@@ -40,7 +33,7 @@ Engine::Engine(EngineConfig config, FlowFilter filter)
       filter_(std::move(filter)),
       admission_(1),
       budget_(config_.probes_per_second, config_.probe_burst),
-      ip_ids_(config_.seed) {
+      random_(config_.seed) {
   config_.trace = config_.trace.sanitized();
   default_params_ = std::make_shared<const TraceParams>(config_.trace);
   if (config_.stop_set) memory_.emplace(*config_.stop_set);
@@ -248,10 +241,21 @@ void Engine::start_round(const FlowKey& key, Flow& f, Instant now) {
   ++f.rounds;
   f.round_started = now.mono;
   f.packets_since_probe = p.packet_freq;  // the first chance is taken
-  std::optional<std::uint8_t> start;
-  if (memory_ && p.mode == Mode::dup) start = memory_->start_ttl(key.dst, now.mono);
-  if (start) ++counters_.traces_from_stop_set;
-  f.trace = std::make_unique<Trace>(p, key, f.rounds, now, memory_ ? &*memory_ : nullptr, start);
+  RoundStart from;
+  if (memory_ && p.mode == Mode::dup) {
+    from.memory = &*memory_;
+    from.start_ttl = memory_->start_ttl(key.dst, now.mono);
+    if (from.start_ttl) ++counters_.traces_from_stop_set;
+  }
+  from.seq_offset = f.seq_offset;
+  from.known_distance = f.known_distance;
+  // The probes' lengths in a secret order: a Fisher-Yates shuffle.
+  for (std::size_t i = 0; i < probe_length_count; ++i)
+    from.probe_lengths[i] = static_cast<std::uint8_t>(i + 1);
+  for (std::size_t i = probe_length_count - 1; i > 0; --i)
+    std::swap(from.probe_lengths[i],
+              from.probe_lengths[random_.below(static_cast<std::uint32_t>(i + 1))]);
+  f.trace = std::make_unique<Trace>(p, key, f.rounds, now, from);
   ++counters_.traces_started;
   enter(key, f, Phase::tracing, now);
 }
@@ -309,9 +313,17 @@ void Engine::end_round(Flow& f, StopReason reason, Instant now) {
   take_replies(f);
   TraceResult result = f.trace->result(reason, now);
   if (memory_) memory_->learn(result, now.mono);
+  // What the round learned, for the flow's next ones.
+  if (f.trace->seq_offset()) f.seq_offset = f.trace->seq_offset();
+  if (result.reached) f.known_distance = result.hops.back().ttl;
+  counters_.icmp_unconfirmed += f.trace->held_replies();
+  std::optional<PathChange> change = f.history.add(result);
+  result.loss_from_ttl = f.history.loss_from_ttl(result);
+  result.return_hops = hops_travelled(f.peer_ttl);
   f.trace.reset();
   f.timer(FlowTimer::probe_expiry).reset();
   outputs_.push(std::move(result));
+  if (change) outputs_.push(std::move(*change));
   ++counters_.traces_ended;
   admission_.end();
 }
@@ -367,11 +379,13 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
   if (wanted_.empty()) return;
 
   // The bytes the probes copy: this packet's own payload, else the last data
-  // the flow sent. A flow that never sent data (a download) gets one-byte
-  // probes just below its sequence number: sequence space the peer has
-  // long acknowledged (the SYN's, then before it), which carried no data a
-  // duplicate could contradict. The peer answers any old data at once, with
-  // a D-SACK naming it, where a copy of a bare ACK would get no answer.
+  // the flow sent. A flow that never sent data (a download) gets probes just
+  // below its sequence number: sequence space the peer has long
+  // acknowledged (the SYN's, then before it), which carried no data a
+  // duplicate could contradict. (Below the sequence number of a flow that
+  // did send data, bytes may still be in flight: there only true copies of
+  // them go.) The peer answers any duplicate at once, with a D-SACK naming
+  // it, where a copy of a bare ACK would get no answer.
   wire::Bytes source;
   std::uint32_t source_seq = 0;
   const wire::Bytes payload = packet.payload();
@@ -382,7 +396,8 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
     source = wire::Bytes(f.sent.bytes.data(), f.sent.len);
     source_seq = f.sent.seq;
   }
-  static constexpr std::uint8_t old_byte[1] = {0};
+  std::optional<std::uint32_t> acked;
+  if (f.sent.len == 0 && packet.payload_len == 0) acked = packet.seq;
 
   // Within the --pps budget: lowest TTLs first, the rest with later packets.
   const std::size_t granted = budget_.take(wanted_.size(), now.mono);
@@ -392,32 +407,26 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
 
   const TraceParams& params = *f.params;
   const std::uint32_t header_len = packet.tcp_header_len;
-  std::uint32_t offset = first_probe_offset;
-  std::uint32_t below = 1;  // probes below the flow: seq - 1, seq - 3, ...
+  ProbeLayout layout(*f.trace, random_, source, source_seq, acked);
   std::size_t sent_now = 0;
   ProbePacket out;
   out.out_ifindex = meta.out_ifindex;
   for (std::uint8_t ttl : wanted_) {
+    const auto placed = layout.next(wanted_.size() - sent_now);
+    if (!placed) break;  // the rest waits for the next packet
     wire::ProbeFields fields;
     fields.ttl = ttl;
-    fields.ip_id = packet.family == wire::Family::v4 ? ip_ids_.next() : 0;
-    if (!source.empty()) {
-      while (offset < source.size() && f.trace->seq_in_use(source_seq + offset))
-        offset += probe_stride;
-      if (offset >= source.size()) break;  // the rest waits for the next packet
-      fields.seq = source_seq + offset;
-      fields.payload = source.subspan(offset, 1);
-      offset += probe_stride;
-    } else {
-      while (below < old_bytes_reach && f.trace->seq_in_use(packet.seq - below))
-        below += probe_stride;
-      if (below >= old_bytes_reach) break;
-      fields.seq = packet.seq - below;
-      fields.payload = wire::Bytes(old_byte);
-      below += probe_stride;
-    }
+    fields.ip_id = packet.family == wire::Family::v4 ? random_.ip_id() : 0;
+    fields.seq = placed->seq;
+    fields.payload = placed->payload;
+    // RFC 3168 6.1.5: a copy that may reach the peer is not ECN-capable;
+    // below the destination it keeps the connection's codepoint, so that a
+    // device clearing it shows in the quotes.
+    fields.clear_ecn = !(ttl < f.trace->known_distance());
     const std::size_t size = wire::build_probe(packet, fields, out.bytes);
-    if (size == 0) {
+    auto built = wire::parse_tcp_packet(wire::Bytes(out.bytes.data(), size),
+                                        static_cast<std::uint32_t>(size));
+    if (size == 0 || !built) {
       ++counters_.probes_unbuildable;
       break;
     }
@@ -431,6 +440,7 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
     p.ttl = ttl;
     p.sent = now.mono;
     p.expires = now.mono + params.timeout;
+    p.header = sent_header_of(*built);
     f.trace->add_probe(p);
     ++sent_now;
   }
@@ -474,6 +484,7 @@ std::optional<std::uint8_t> Engine::probe_mangle(const FlowKey& key, Flow& f,
   p.ttl = wanted_.front();
   p.sent = now.mono;
   p.expires = now.mono + params.timeout;
+  p.header = sent_header_of(packet);
   f.trace->add_probe(p);
   f.packets_since_probe = 0;
   ++counters_.packets_mangled;
@@ -512,6 +523,7 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   Flow& f = it->second;
   if (f.phase == Phase::closing) return;
   f.last_seen = at.mono;
+  f.peer_ttl = packet.ttl;
   if (f.trace) {
     const wire::SackBlocks sacks = wire::parse_sack(packet.options());
     for (std::uint8_t i = 0; i < sacks.count; ++i) {
@@ -550,16 +562,32 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   reply.icmp_code = error.code;
   reply.reply_ttl = error.reply_ttl;
   reply.quoted_ttl = q.ttl;
-  const ProbeIdentity id{q.seq, q.ip_payload_len,
-                         q.family == wire::Family::v4 ? q.ip_id : std::uint16_t{0}};
-  const IcmpMatch match = it->second.trace->on_icmp(id, reply);
+  if (!error.extensions.empty()) {
+    if (auto mpls = wire::parse_mpls_extension(error.extensions)) {
+      reply.mpls.assign(mpls->entries, mpls->entries + mpls->count);
+    } else {
+      ++counters_.icmp_bad_extensions;
+    }
+  }
+  const IcmpMatch match = it->second.trace->on_icmp(q, std::move(reply));
+  bool ours = true;
   switch (match) {
     case IcmpMatch::matched: ++counters_.icmp_matched; break;
-    case IcmpMatch::no_probe: ++counters_.icmp_no_probe; break;
+    case IcmpMatch::pending:
+      ++counters_.icmp_held;
+      // Held for a shift not yet confirmed: a time-exceeded quoting the
+      // flow with its probes' length (and IPv4 ID) is ours; the
+      // connection's own packets never expire on the way.
+      ours = error.kind == wire::IcmpKind::time_exceeded;
+      break;
+    case IcmpMatch::no_probe:
+      ++counters_.icmp_no_probe;
+      ours = false;
+      break;
     case IcmpMatch::repeated: ++counters_.icmp_repeated; break;
   }
   settle(it->first, it->second, at);
-  return match != IcmpMatch::no_probe;
+  return ours;
 }
 
 void Engine::handle(const SkipApplied& applied, Instant now) {

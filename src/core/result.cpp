@@ -26,6 +26,14 @@ std::string_view to_string(ReplyKind k) {
   return "unknown";
 }
 
+std::optional<std::uint8_t> hops_travelled(std::uint8_t received_ttl) {
+  if (received_ttl == 0) return std::nullopt;
+  for (const unsigned initial : {64u, 128u, 255u}) {
+    if (received_ttl <= initial) return static_cast<std::uint8_t>(initial - received_ttl + 1);
+  }
+  return std::nullopt;
+}
+
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
   // FNV-1a over the bytes that identify the flow.
   std::uint64_t h = 1469598103934665603ull;

@@ -1,24 +1,69 @@
 #include "nfqtrace/core/trace.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "nfqtrace/wire/tcp_packet.hpp"
 
 namespace nfqtrace::core {
 
+namespace {
+
+// Replies for different probes that must agree on a sequence shift before
+// it is believed.
+constexpr std::size_t needed_to_confirm = 2;
+// Replies held for an unconfirmed shift at most (a flood of forged ones
+// pushes out the oldest; a real shift is confirmed by the next replies).
+constexpr std::size_t max_held = 64;
+
+// Whether a quote whose sequence number names no probe could still be
+// `probe`'s, shifted: the same IP length and, as far as the quote goes, the
+// same IPv4 ID and payload. Both are secrets an off-path sender must guess
+// (random IDs; the connection's own bytes, or random ones below its
+// sequence number); an IPv6 quote without the payload could be anyone's.
+bool could_be(const Probe& probe, const wire::QuotedTcp& q) {
+  if (probe.id.ip_payload_len != q.ip_payload_len) return false;
+  if (q.family == wire::Family::v4 && probe.id.ip_id != q.ip_id) return false;
+  if (q.tcp.size() < 13) return q.family == wire::Family::v4;
+  const std::size_t header = (std::size_t{q.tcp[12]} >> 4) * 4;
+  const std::size_t quoted = q.tcp.size() > header ? q.tcp.size() - header : 0;
+  const std::size_t n = std::min<std::size_t>(quoted, probe.header.payload_len);
+  if (n == 0) return q.family == wire::Family::v4;
+  return std::equal(probe.header.payload.begin(), probe.header.payload.begin() + static_cast<std::ptrdiff_t>(n),
+                    q.tcp.begin() + static_cast<std::ptrdiff_t>(header));
+}
+
+}  // namespace
+
 Trace::Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round, Instant start,
-             const PathMemory* memory, std::optional<std::uint8_t> start_ttl)
-    : params_(params), flow_(flow), round_(round), start_(start), hops_(params.max_ttl) {
+             const RoundStart& from)
+    : params_(params),
+      flow_(flow),
+      round_(round),
+      start_(start),
+      hops_(params.max_ttl),
+      known_distance_(from.known_distance),
+      probe_lengths_(from.probe_lengths),
+      seq_offset_(from.seq_offset) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
   probes_.reserve(std::size_t{params.max_ttl} * params.ttl_repeat);
-  if (memory && start_ttl && *start_ttl > 1 && *start_ttl < params.max_ttl &&
+  if (from.memory && from.start_ttl && *from.start_ttl > 1 && *from.start_ttl < params.max_ttl &&
       params.mode == Mode::dup) {
-    memory_ = memory;
-    floor_ = *start_ttl;
+    memory_ = from.memory;
+    floor_ = *from.start_ttl;
     walk_done_ = false;
     // The destination was one further; one more in case the path grew.
-    known_window_ = static_cast<std::uint8_t>(*start_ttl + 2);
+    known_window_ = static_cast<std::uint8_t>(*from.start_ttl + 2);
   }
+}
+
+std::uint32_t Trace::next_probe_length(std::size_t ahead) const {
+  const std::uint8_t length = probe_lengths_[(probes_.size() + ahead) % probe_length_count];
+  return length == 0 ? 1u : length;
+}
+
+std::uint8_t Trace::known_distance() const {
+  return destination_ttl_ != 0 ? destination_ttl_ : known_distance_;
 }
 
 void Trace::walk_back(Duration now) {
@@ -123,9 +168,12 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   }
 }
 
-bool Trace::seq_in_use(std::uint32_t seq) const {
-  return std::any_of(probes_.begin(), probes_.end(),
-                     [seq](const Probe& p) { return p.id.seq == seq; });
+bool Trace::range_in_use(std::uint32_t seq, std::uint32_t len) const {
+  // Touching counts: [a, b) and [b, c) would reach the peer as one range.
+  return std::any_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
+    return !wire::seq_before(p.id.seq + p.payload_len, seq) &&
+           !wire::seq_before(seq + len, p.id.seq);
+  });
 }
 
 bool Trace::identity_in_use(const ProbeIdentity& id) const {
@@ -145,19 +193,109 @@ void Trace::record(std::uint8_t ttl, const Reply& reply) {
   new_replies_.push_back(HopEvent{flow_, round_, ttl, reply});
 }
 
-IcmpMatch Trace::on_icmp(const ProbeIdentity& id, Reply reply) {
+Probe* Trace::find(const ProbeIdentity& id) {
   for (Probe& p : probes_) {
-    if (p.id.seq != id.seq || p.id.ip_payload_len != id.ip_payload_len || p.id.ip_id != id.ip_id)
-      continue;
-    // A second reply to one probe proves nothing new.
-    if (p.answered) return IcmpMatch::repeated;
-    p.answered = true;
-    reply.rtt = reply.at.mono - p.sent;
-    record(p.ttl, reply);
-    walk_back(reply.at.mono);
+    if (p.id.seq == id.seq && p.id.ip_payload_len == id.ip_payload_len && p.id.ip_id == id.ip_id)
+      return &p;
+  }
+  return nullptr;
+}
+
+std::optional<std::uint32_t> Trace::last_probe_end(std::uint32_t from, std::uint32_t to) const {
+  std::optional<std::uint32_t> last;
+  for (const Probe& p : probes_) {
+    const std::uint32_t end = p.id.seq + p.payload_len;
+    if (wire::seq_before(p.id.seq, from) || wire::seq_before(to, end)) continue;
+    if (!last || wire::seq_before(*last, end)) last = end;
+  }
+  return last;
+}
+
+IcmpMatch Trace::on_icmp(const wire::QuotedTcp& q, Reply reply) {
+  ProbeIdentity id{q.seq, q.ip_payload_len,
+                   q.family == wire::Family::v4 ? q.ip_id : std::uint16_t{0}};
+  if (Probe* p = find(id)) return answer(*p, reply, compare(p->header, flow_, q), false);
+  if (seq_offset_) {
+    id.seq = q.seq - *seq_offset_;
+    if (Probe* p = find(id)) return answer(*p, reply, compare(p->header, flow_, q), true);
+  }
+  return hold(q, reply);
+}
+
+IcmpMatch Trace::answer(Probe& p, Reply reply, const QuoteDiff& diff, bool shifted) {
+  // A second reply to one probe proves nothing new.
+  if (p.answered) return IcmpMatch::repeated;
+  p.answered = true;
+  reply.rtt = reply.at.mono - p.sent;
+  reply.changes = diff.fields;
+  note_changes(diff, p.ttl);
+  note_nat(diff, p.ttl);
+  if (shifted && (shift_first_ttl_ == 0 || p.ttl < shift_first_ttl_)) shift_first_ttl_ = p.ttl;
+  record(p.ttl, reply);
+  walk_back(reply.at.mono);
+  return IcmpMatch::matched;
+}
+
+IcmpMatch Trace::hold(const wire::QuotedTcp& q, const Reply& reply) {
+  bool held = false;
+  for (std::size_t i = 0; i < probes_.size(); ++i) {
+    const Probe& p = probes_[i];
+    if (p.answered || !could_be(p, q)) continue;
+    const std::uint32_t offset = q.seq - p.id.seq;
+    const auto same = [&](const Held& h) { return h.offset == offset && h.probe == i; };
+    if (std::any_of(held_.begin(), held_.end(), same)) continue;  // a repeated reply
+    if (held_.size() == max_held) held_.erase(held_.begin());
+    held_.push_back(Held{offset, i, reply, compare(p.header, flow_, q)});
+    held = true;
+    // Replies naming this many different probes agree on the shift.
+    const auto agreeing = std::count_if(held_.begin(), held_.end(),
+                                        [&](const Held& h) { return h.offset == offset; });
+    if (static_cast<std::size_t>(agreeing) < needed_to_confirm) continue;
+    seq_offset_ = offset;
+    std::vector<Held> confirmed;
+    for (Held& h : held_)
+      if (h.offset == offset) confirmed.push_back(std::move(h));
+    held_.clear();  // the others named probes under shifts that did not hold
+    for (Held& h : confirmed) answer(probes_[h.probe], std::move(h.reply), h.diff, true);
     return IcmpMatch::matched;
   }
-  return IcmpMatch::no_probe;
+  return held ? IcmpMatch::pending : IcmpMatch::no_probe;
+}
+
+void Trace::note_changes(const QuoteDiff& diff, std::uint8_t ttl) {
+  for (const FieldChange& c : diff.changes) {
+    auto it = std::find_if(middleboxes_.begin(), middleboxes_.end(),
+                           [&](const Middlebox& m) { return m.field == c.field; });
+    if (it == middleboxes_.end()) {
+      middleboxes_.push_back(Middlebox{c.field, ttl, c.sent, c.seen});
+    } else if (ttl < it->first_seen_ttl) {
+      *it = Middlebox{c.field, ttl, c.sent, c.seen};
+    }
+  }
+}
+
+void Trace::note_nat(const QuoteDiff& diff, std::uint8_t ttl) {
+  const FieldSet& f = diff.fields;
+  std::string evidence;
+  for (const FieldChange& c : diff.changes) {
+    const bool address = c.field == Field::ip_src || c.field == Field::ip_dst;
+    const bool port = c.field == Field::tcp_sport || c.field == Field::tcp_dport;
+    if (!address && !port) continue;
+    if (!evidence.empty()) evidence += ", ";
+    evidence += std::string(to_string(c.field)) + " translated";
+  }
+  // Translated back in the quote, but not its checksum (Dublin traceroute's
+  // sign): nothing else the checksum covers changed.
+  if (evidence.empty() && f.contains(Field::tcp_checksum)) {
+    bool other = false;
+    for (Field covered : {Field::tcp_seq, Field::tcp_ack, Field::tcp_flags, Field::tcp_window,
+                          Field::tcp_options, Field::payload, Field::ip_len, Field::ip6_plen})
+      other = other || f.contains(covered);
+    if (!other) evidence = "tcp.checksum changed, addresses and ports as sent";
+  }
+  if (evidence.empty()) return;
+  if (!nat_ || !nat_->first_seen_ttl || ttl < *nat_->first_seen_ttl)
+    nat_ = Nat{ttl, evidence, {}, {}};
 }
 
 namespace {
@@ -282,6 +420,28 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
     r.hops.push_back(h);
   }
   for (std::size_t i = r.hops.size(); i < shown; ++i) r.hops.push_back(hops_[i]);
+
+  r.middleboxes = middleboxes_;
+  std::stable_sort(r.middleboxes.begin(), r.middleboxes.end(),
+                   [](const Middlebox& a, const Middlebox& b) { return a.first_seen_ttl < b.first_seen_ttl; });
+  if (seq_offset_ && shift_first_ttl_ != 0)
+    r.rewrites.push_back(Rewrite{Field::tcp_seq, *seq_offset_, shift_first_ttl_});
+  r.nat = nat_;
+  // A router answering from the destination's own address, closer than the
+  // destination: that address is a NAT, and the peer is behind it.
+  for (std::uint8_t t = 1; t < destination_ttl_; ++t) {
+    const auto& replies = hops_[t - 1u].replies;
+    const bool from_destination = std::any_of(replies.begin(), replies.end(), [&](const Reply& x) {
+      return x.kind == ReplyKind::time_exceeded && x.addr == flow_.dst;
+    });
+    if (!from_destination) continue;
+    if (!r.nat || !r.nat->first_seen_ttl || t < *r.nat->first_seen_ttl) {
+      r.nat = Nat{t, "time-exceeded from the destination's address at ttl " + std::to_string(t) +
+                         ", the destination at ttl " + std::to_string(destination_ttl_),
+                  {}, {}};
+    }
+    break;
+  }
   return r;
 }
 

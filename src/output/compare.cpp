@@ -70,6 +70,11 @@ std::string compare_text(const core::TraceResult& forward, const core::TraceResu
     out += "\n<> a router address seen in one direction only (routers answer from the interface a\n"
            "   probe arrived on, so a symmetric path shows other addresses each way too).\n";
   }
+  // What the path did to the connection, each way.
+  for (const auto& [direction, trace] : {std::pair{"forward", &forward}, std::pair{"reverse", &reverse}}) {
+    const std::string found = findings_text(*trace);
+    if (!found.empty()) out += fmt::format("\n{}:\n{}", direction, found);
+  }
   return out;
 }
 

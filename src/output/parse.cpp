@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -142,6 +143,101 @@ bool read_flow_member(const json& object, std::string_view prefix, core::FlowKey
   return read_flow(*flow, join(prefix, "flow"), out, problems);
 }
 
+// "ip.dscp" -> Field::ip_dscp
+std::optional<core::Field> field_named(std::string_view name) {
+  for (std::size_t i = 0; i < core::field_count; ++i) {
+    const auto f = static_cast<core::Field>(i);
+    if (core::to_string(f) == name) return f;
+  }
+  return std::nullopt;
+}
+
+bool read_field(const json& object, std::string_view prefix, const char* key, core::Field& out,
+                Problems& problems) {
+  const std::string* name = read_string(object, prefix, key, problems);
+  if (!name) return false;
+  const auto f = field_named(*name);
+  if (!f) return problems.fail(join(prefix, key), "not a field name");
+  out = *f;
+  return true;
+}
+
+// A value as json.cpp writes it: a number, an address, or bytes in hex.
+bool read_value(const json& object, std::string_view prefix, const char* key,
+                core::FieldValue& out, Problems& problems) {
+  const json* v = member(object, key);
+  if (v && v->is_number_unsigned()) {
+    out = v->get<std::uint64_t>();
+    return true;
+  }
+  if (!v || !v->is_string())
+    return problems.fail(join(prefix, key), v ? "must be a number or a string" : "missing");
+  const std::string& text = v->get_ref<const std::string&>();
+  if (auto addr = wire::Address::parse(text)) {
+    out = *addr;
+    return true;
+  }
+  if (text == "none") {
+    out = std::vector<std::uint8_t>{};
+    return true;
+  }
+  const auto not_bytes = [&] {
+    return problems.fail(join(prefix, key), "must be a number, an address or hex bytes");
+  };
+  if (text.size() % 2 != 0) return not_bytes();
+  std::vector<std::uint8_t> bytes;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    unsigned byte = 0;
+    const auto [end, ec] = std::from_chars(text.data() + i, text.data() + i + 2, byte, 16);
+    if (ec != std::errc() || end != text.data() + i + 2) return not_bytes();
+    bytes.push_back(static_cast<std::uint8_t>(byte));
+  }
+  out = std::move(bytes);
+  return true;
+}
+
+// An optional array member: absent is empty.
+const json* read_array(const json& object, std::string_view prefix, const char* key,
+                       Problems& problems, bool& ok) {
+  ok = true;
+  const json* v = member(object, key);
+  if (!v) return nullptr;
+  if (!v->is_array()) ok = problems.fail(join(prefix, key), "must be an array");
+  return ok ? v : nullptr;
+}
+
+// What the path did, as a reply shows it: "changes", "mpls" (both optional,
+// so that an older peer's results read).
+bool read_reply_findings(const json& j, std::string_view path, core::Reply& r, Problems& problems) {
+  bool ok = true;
+  if (const json* changes = read_array(j, path, "changes", problems, ok)) {
+    for (std::size_t i = 0; i < changes->size(); ++i) {
+      const json& name = (*changes)[i];
+      const auto f = name.is_string() ? field_named(name.get_ref<const std::string&>()) : std::nullopt;
+      if (!f) return problems.fail(fmt::format("{}.changes[{}]", path, i), "not a field name");
+      r.changes.add(*f);
+    }
+  }
+  if (!ok) return false;
+  if (const json* mpls = read_array(j, path, "mpls", problems, ok)) {
+    for (std::size_t i = 0; i < mpls->size(); ++i) {
+      const std::string at = fmt::format("{}.mpls[{}]", path, i);
+      const json& e = (*mpls)[i];
+      if (!require_object(e, at, problems)) return false;
+      wire::MplsEntry entry;
+      std::uint8_t bottom = 0;
+      if (!read_uint(e, at, "label", entry.label, problems) || !read_uint(e, at, "tc", entry.tc, problems) ||
+          !read_uint(e, at, "s", bottom, problems) || !read_uint(e, at, "ttl", entry.ttl, problems))
+        return false;
+      if (entry.label >= (1u << 20) || entry.tc > 7 || bottom > 1)
+        return problems.fail(at, "not an MPLS label stack entry");
+      entry.bottom = bottom == 1;
+      r.mpls.push_back(entry);
+    }
+  }
+  return ok;
+}
+
 // The fields output::hop_json and output::trace_json write for a reply.
 bool read_reply(const json& j, std::string_view path, core::Reply& out, Problems& problems) {
   if (!require_object(j, path, problems)) return false;
@@ -160,9 +256,71 @@ bool read_reply(const json& j, std::string_view path, core::Reply& out, Problems
       !read_enum(j, path, "kind", reply_kinds, r.kind, problems) ||
       !read_uint(j, path, "icmp_code", r.icmp_code, problems, false) ||
       !read_uint(j, path, "reply_ttl", r.reply_ttl, problems, false) ||
-      !read_uint(j, path, "quoted_ttl", r.quoted_ttl, problems, false))
+      !read_uint(j, path, "quoted_ttl", r.quoted_ttl, problems, false) ||
+      !read_reply_findings(j, path, r, problems))
     return false;
-  out = r;
+  out = std::move(r);
+  return true;
+}
+
+// What the path did, as a trace tells it (every member optional).
+bool read_trace_findings(const json& j, core::TraceResult& t, Problems& problems) {
+  bool ok = true;
+  if (const json* list = read_array(j, "", "middleboxes", problems, ok)) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string at = fmt::format("middleboxes[{}]", i);
+      core::Middlebox m;
+      if (!require_object((*list)[i], at, problems) ||
+          !read_field((*list)[i], at, "field", m.field, problems) ||
+          !read_uint((*list)[i], at, "first_seen_ttl", m.first_seen_ttl, problems) ||
+          !read_value((*list)[i], at, "sent", m.sent, problems) ||
+          !read_value((*list)[i], at, "seen", m.seen, problems))
+        return false;
+      t.middleboxes.push_back(std::move(m));
+    }
+  }
+  if (!ok) return false;
+  if (const json* list = read_array(j, "", "rewrites", problems, ok)) {
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string at = fmt::format("rewrites[{}]", i);
+      core::Rewrite r;
+      if (!require_object((*list)[i], at, problems) ||
+          !read_field((*list)[i], at, "field", r.field, problems) ||
+          !read_uint((*list)[i], at, "offset", r.offset, problems) ||
+          !read_uint((*list)[i], at, "first_seen_ttl", r.first_seen_ttl, problems))
+        return false;
+      t.rewrites.push_back(r);
+    }
+  }
+  if (!ok) return false;
+  if (const json* nat = member(j, "nat")) {
+    if (!require_object(*nat, "nat", problems)) return false;
+    core::Nat n;
+    if (member(*nat, "first_seen_ttl")) {
+      std::uint8_t ttl = 0;
+      const std::string* evidence = nullptr;
+      if (!read_uint(*nat, "nat", "first_seen_ttl", ttl, problems) ||
+          !(evidence = read_string(*nat, "nat", "evidence", problems)))
+        return false;
+      n.first_seen_ttl = ttl;
+      n.evidence = *evidence;
+    }
+    for (auto [key, field] : {std::pair{"client_sees", &core::Nat::client_sees},
+                              std::pair{"server_sees", &core::Nat::server_sees}}) {
+      if (!member(*nat, key)) continue;
+      const std::string* text = read_string(*nat, "nat", key, problems);
+      if (!text) return false;
+      n.*field = *text;
+    }
+    t.nat = std::move(n);
+  }
+  for (auto [key, field] : {std::pair{"loss_from_ttl", &core::TraceResult::loss_from_ttl},
+                            std::pair{"return_hops", &core::TraceResult::return_hops}}) {
+    if (!member(j, key)) continue;
+    std::uint8_t value = 0;
+    if (!read_uint(j, "", key, value, problems)) return false;
+    t.*field = value;
+  }
   return true;
 }
 
@@ -309,6 +467,7 @@ Read<core::TraceResult> trace_from_json(const nlohmann::json& j) {
       return std::move(problems).what();
     t.hops.push_back(std::move(hop));
   }
+  if (!read_trace_findings(j, t, problems)) return std::move(problems).what();
   return t;
 }
 

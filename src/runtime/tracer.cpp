@@ -161,6 +161,7 @@ struct Tracer::Impl {
     sink.on_trace(trace);
     ++traces_reported;
   }
+  void act(const core::PathChange& change) { sink.on_path_change(change); }
   // Flows with no trace running leave the queue (a conntrack mark our rules
   // match first), and come back for their next round.
   void act(const core::SkipChange& change) {

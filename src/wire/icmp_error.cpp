@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "ip_header.hpp"
+#include "nfqtrace/wire/checksum.hpp"
 #include "nfqtrace/wire/tcp_packet.hpp"
 
 namespace nfqtrace::wire {
@@ -24,8 +25,11 @@ Parsed<QuotedTcp> parse_quote(Bytes quote, Family expected) {
   q.src = ip->src;
   q.dst = ip->dst;
   q.ttl = ip->ttl;
+  q.traffic_class = ip->traffic_class;
+  q.dont_fragment = ip->dont_fragment;
   q.ip_id = ip->ip_id;
   q.flow_label = ip->flow_label;
+  q.ip_length_field = static_cast<std::uint16_t>(ip->length_field);
   const std::uint32_t ext_len = ip->family == Family::v6 ? ip->header_len - 40u : 0u;
   if (ip->family == Family::v4) {
     if (ip->length_field < ip->header_len) return ParseError::bad_total_length;
@@ -39,6 +43,7 @@ Parsed<QuotedTcp> parse_quote(Bytes quote, Family expected) {
   q.seq = load32(quote, t + 4);
   if (quote.size() >= t + 12) q.ack = load32(quote, t + 8);
   q.quoted_tcp_bytes = static_cast<std::uint16_t>(std::min<std::size_t>(quote.size() - t, 0xffff));
+  q.tcp = quote.subspan(t, q.quoted_tcp_bytes);
   return q;
 }
 
@@ -160,4 +165,31 @@ Parsed<IcmpError> parse_icmp6_copy(Bytes message, const Address& from, const Add
 }
 
 }  // namespace
+
+Parsed<MplsStack> parse_mpls_extension(Bytes ext) {
+  // Extension header: version 2, reserved, checksum (0: not computed).
+  if (ext.size() < 4 || (ext[0] >> 4) != 2) return ParseError::bad_extension;
+  if (load16(ext, 2) != 0 && checksum_fold(checksum_add(0, ext)) != 0)
+    return ParseError::bad_extension;
+  MplsStack stack;
+  for (std::size_t at = 4; at < ext.size();) {
+    // Object header: length (header included), class number, c-type.
+    if (ext.size() < at + 4) return ParseError::bad_extension;
+    const std::size_t length = load16(ext, at);
+    if (length < 4 || ext.size() < at + length) return ParseError::bad_extension;
+    const std::uint8_t class_num = ext[at + 2], c_type = ext[at + 3];
+    if (class_num == 1 && c_type == 1) {  // MPLS label stack
+      if ((length - 4) % 4 != 0) return ParseError::bad_extension;
+      for (std::size_t e = at + 4; e < at + length && stack.count < max_mpls_entries; e += 4) {
+        const std::uint32_t word = load32(ext, e);
+        stack.entries[stack.count++] = MplsEntry{word >> 12, static_cast<std::uint8_t>((word >> 9) & 7),
+                                                 ((word >> 8) & 1) != 0,
+                                                 static_cast<std::uint8_t>(word & 0xff)};
+      }
+    }
+    at += length;
+  }
+  return stack;
+}
+
 }  // namespace nfqtrace::wire

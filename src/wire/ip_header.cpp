@@ -13,8 +13,10 @@ Parsed<IpHeader> parse_v4(Bytes b) {
   if (ihl < 20) return ParseError::bad_header_length;
   if (b.size() < ihl) return ParseError::truncated;
   h.header_len = ihl;
+  h.traffic_class = b[1];
   h.length_field = load16(b, 2);
   h.ip_id = load16(b, 4);
+  h.dont_fragment = (load16(b, 6) & 0x4000) != 0;
   h.later_fragment = (load16(b, 6) & 0x1fff) != 0;
   h.ttl = b[8];
   h.protocol = b[9];
@@ -28,6 +30,7 @@ Parsed<IpHeader> parse_v6(Bytes b) {
   IpHeader h;
   h.family = Family::v6;
   h.flow_label = load32(b, 0) & 0xfffff;
+  h.traffic_class = static_cast<std::uint8_t>((load16(b, 0) >> 4) & 0xff);
   h.length_field = load16(b, 4);
   h.ttl = b[7];
   h.src = Address::v6(b.subspan(8, 16));

@@ -15,6 +15,8 @@ struct IpHeader {
   std::uint8_t ttl = 0;
   std::uint16_t ip_id = 0;
   std::uint32_t flow_label = 0;
+  std::uint8_t traffic_class = 0; // IPv4 TOS or IPv6 traffic class: DSCP << 2 | ECN
+  bool dont_fragment = false;     // IPv4
   std::uint16_t header_len = 0;   // up to the transport header
   std::uint8_t protocol = 0;      // the transport after any extension headers
   std::uint32_t length_field = 0; // IPv4 total length or IPv6 payload length

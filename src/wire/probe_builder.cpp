@@ -22,11 +22,14 @@ std::size_t build_probe(const TcpPacket& tmpl, const ProbeFields& fields, Mutabl
     store16(out, 4, fields.ip_id);
     store16(out, 6, static_cast<std::uint16_t>(load16(out, 6) & 0x4000));  // keep DF only
     out[8] = fields.ttl;
+    if (fields.clear_ecn) out[1] = static_cast<std::uint8_t>(out[1] & 0xfc);
     store16(out, 10, 0);
     store16(out, 10, checksum_fold(checksum_add(0, out.first(ip_len))));
   } else {
     store16(out, 4, static_cast<std::uint16_t>(total - 40));
     out[7] = fields.ttl;
+    // The traffic class spans bytes 0-1; its ECN bits are bits 4-5 of byte 1.
+    if (fields.clear_ecn) out[1] = static_cast<std::uint8_t>(out[1] & 0xcf);
   }
 
   MutableBytes tcp = out.subspan(ip_len, tcp_len + fields.payload.size());

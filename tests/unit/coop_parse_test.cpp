@@ -74,6 +74,42 @@ TEST(Parse, TracesRoundTripThroughTheirJson) {
   }
 }
 
+TEST(Parse, WhatThePathDidReadsBack) {
+  core::TraceResult t = v4_trace();
+  core::Reply& r = t.hops[0].replies[0];
+  r.changes.add(core::Field::ip_dscp);
+  r.changes.add(core::Field::tcp_seq);
+  r.mpls = {{24001, 3, false, 254}, {16, 0, true, 1}};
+  t.middleboxes = {{core::Field::ip_dscp, 2, std::uint64_t{0}, std::uint64_t{10}},
+                   {core::Field::ip_src, 3, *wire::Address::parse("10.0.0.2"), *wire::Address::parse("198.51.100.9")},
+                   {core::Field::tcp_options, 3, std::vector<std::uint8_t>{1, 1, 8, 10},
+                    std::vector<std::uint8_t>{}}};
+  t.rewrites = {{core::Field::tcp_seq, 0x9e3779b9, 2}};
+  t.nat = core::Nat{3, "ip.src translated", "10.0.0.2:41234", "198.51.100.9:41234"};
+  t.loss_from_ttl = 3;
+  t.return_hops = 5;
+  const nlohmann::json written = output::trace_json(t);
+  const auto back = output::trace_from_json(nlohmann::json::parse(written.dump()));
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(output::trace_json(*back), written);
+  EXPECT_EQ(back->hops[0].replies[0].mpls, r.mpls);
+  EXPECT_EQ(back->hops[0].replies[0].changes, r.changes);
+  EXPECT_EQ(std::get<wire::Address>(back->middleboxes[1].seen).to_string(), "198.51.100.9");
+  EXPECT_EQ(back->rewrites[0].offset, 0x9e3779b9u);
+  // An older peer's trace, without any of it, reads too.
+  nlohmann::json old = written;
+  for (const char* key : {"middleboxes", "rewrites", "nat", "loss_from_ttl", "return_hops"}) old.erase(key);
+  old["hops"][0]["replies"][0].erase("changes");
+  old["hops"][0]["replies"][0].erase("mpls");
+  EXPECT_TRUE(output::trace_from_json(old));
+  // A field name nobody writes is refused, naming where.
+  nlohmann::json bad = written;
+  bad["middleboxes"][0]["field"] = "ip.colour";
+  const auto refused = output::trace_from_json(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), "middleboxes[0].field: not a field name");
+}
+
 TEST(Parse, EveryStopReasonAndReplyKindReadsBack) {
   for (auto reason : {core::StopReason::reached, core::StopReason::gaplimit,
                       core::StopReason::maxttl, core::StopReason::closed,

@@ -161,6 +161,39 @@ TEST(ServerSession, HopsStreamAndTheTraceEndsWithDone) {
   EXPECT_FALSE(closes[0].failed);
 }
 
+TEST(ServerSession, AClientBehindANatIsToldSoInItsTraceAndTheServersOwn) {
+  // The client's own end is 10.0.0.2:41234; the server sees 198.51.100.7:60000.
+  const core::FlowKey seen{addr("192.0.2.7"), addr("198.51.100.7"), 9000, 60000};
+  coop::ServerSession session(coop::ServerLimits{}, {}, seen, at(0ms));
+  const std::string hello =
+      R"({"type":"hello","version":1,"client":{"addr":"10.0.0.2","port":41234}})" "\n";
+  session.on_bytes(std::span<const char>(hello.data(), hello.size()), at(0ms));
+  core::TraceResult t = trace();
+  t.flow = seen;
+  session.on_trace(t, at(2s));
+  const auto lines = take_messages(session);
+  ASSERT_GE(lines.size(), 2u);
+  const auto* sent = std::get_if<coop::TraceMessage>(&lines[1]);
+  ASSERT_NE(sent, nullptr);
+  ASSERT_TRUE(sent->trace.nat);
+  EXPECT_EQ(sent->trace.nat->client_sees, "10.0.0.2:41234");
+  EXPECT_EQ(sent->trace.nat->server_sees, "198.51.100.7:60000");
+  core::TraceResult own = t;
+  session.note_nat(own);
+  ASSERT_TRUE(own.nat);
+  EXPECT_EQ(output::trace_json(own)["nat"]["server_sees"], "198.51.100.7:60000");
+  EXPECT_NE(output::trace_text(own).find("NAT: the client is 10.0.0.2:41234, the server sees it as "
+                                         "198.51.100.7:60000"),
+            std::string::npos);
+  // Without a NAT, nothing is added.
+  core::TraceResult direct = trace();
+  coop::ServerSession plain(coop::ServerLimits{}, {}, server_flow, at(0ms));
+  const std::string same = R"({"type":"hello","version":1,"client":{"addr":"10.0.0.2","port":41234}})" "\n";
+  plain.on_bytes(std::span<const char>(same.data(), same.size()), at(0ms));
+  plain.note_nat(direct);
+  EXPECT_FALSE(direct.nat);
+}
+
 TEST(ServerSession, ResultsBeforeTheHelloAreNotSent) {
   Server server;
   server.session.on_hop(hop(1));

@@ -18,7 +18,11 @@ using sim::Path;
 
 namespace {
 
-Path three_routers() { return Path{{"10.0.1.1", "10.0.2.1", "10.0.3.1"}, {}, true, 1ms, 8}; }
+Path three_routers() {
+  Path p;
+  p.routers = {"10.0.1.1", "10.0.2.1", "10.0.3.1"};
+  return p;
+}
 
 testpkt::Tcp client_flow(bool v6 = false) {
   testpkt::Tcp t;
@@ -141,18 +145,32 @@ TEST_P(DupTrace, FindsEveryHopAndTheDestinationWithExactRtts) {
 INSTANTIATE_TEST_SUITE_P(BothFamilies, DupTrace, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "IPv6" : "IPv4"; });
 
-TEST(DupTrace, ProbesUseDistinctNonAdjacentSequenceNumbersAndFewDuplicatesReachThePeer) {
+TEST(DupTrace, ProbesCarryDistinctLengthsApartAndFewDuplicatesReachThePeer) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(20, 10ms);
-  std::set<std::uint32_t> seqs;
+  struct Range {
+    std::uint32_t seq, len;
+  };
+  std::vector<Range> ranges;
+  std::set<std::uint32_t> first_lengths;
   for (const auto& b : net.sent_probes_) {
     auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
     ASSERT_TRUE(p);
-    EXPECT_EQ(p->payload_len, 1u);
-    EXPECT_TRUE(seqs.insert(p->seq).second) << "seq reused";
-    EXPECT_FALSE(seqs.count(p->seq + 1) || seqs.count(p->seq - 1)) << "adjacent probes";
+    EXPECT_GE(p->payload_len, 1u);
+    EXPECT_LE(p->payload_len, core::probe_length_count);
+    if (ranges.size() < core::probe_length_count) first_lengths.insert(p->payload_len);
+    ranges.push_back({p->seq, p->payload_len});
   }
+  // The first wave: each length once, so that a quote's IP length names its probe.
+  EXPECT_EQ(first_lengths.size(), core::probe_length_count);
+  // No two probes overlap or touch: a receiver merges none into one range.
+  for (std::size_t i = 0; i < ranges.size(); ++i)
+    for (std::size_t j = i + 1; j < ranges.size(); ++j) {
+      const bool apart = wire::seq_before(ranges[i].seq + ranges[i].len, ranges[j].seq) ||
+                         wire::seq_before(ranges[j].seq + ranges[j].len, ranges[i].seq);
+      EXPECT_TRUE(apart) << "probes " << i << " and " << j;
+    }
   // First pass: the first window's 16 TTLs once; second: two more for TTLs 1..4.
   EXPECT_EQ(net.sent_probes_.size(), 16u + 8u);
   // Duplicates reaching the peer: TTL 4..16 once, then two more at TTL 4.
@@ -179,7 +197,7 @@ TEST(DupTrace, AWindowAsWideAsMaxTtlProbesEveryTtlAtOnce) {
   c.trace.first_window = 30;
   core::Engine engine(c);
   Network net(engine, three_routers(), client_flow());
-  net.stream(1, 0ms);
+  net.stream(1, 0ms, 1000);  // room for 30 probes of up to 16 bytes
   EXPECT_EQ(net.sent_probes_.size(), 30u);
 }
 
@@ -424,12 +442,13 @@ TEST(DupTrace, FlowThatNeverSentDataReachesThePeerWithBytesBelowItsSequence) {
   ASSERT_EQ(t.hops.size(), 4u);
   EXPECT_EQ(addrs(t.hops[2]), std::vector<std::string>(3, "10.0.3.1"));
   EXPECT_EQ(t.hops[3].replies.size(), 3u);
-  // Each probe holds one byte of sequence space the peer already has.
+  // Each probe holds sequence space the peer already has: all of it below
+  // the flow's sequence number.
   for (const auto& b : net.sent_probes_) {
     auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
     ASSERT_TRUE(p);
-    EXPECT_EQ(p->payload_len, 1u);
-    EXPECT_TRUE(wire::seq_before(p->seq, client_flow().seq));
+    EXPECT_GE(p->payload_len, 1u);
+    EXPECT_FALSE(wire::seq_before(client_flow().seq, p->seq + p->payload_len));
   }
 }
 
@@ -519,7 +538,9 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
   core::Engine engine(mangle_config(100));
   // The mangled packet dies silently at TTL 1; the sender resends it; the
   // peer's ACK for the resent bytes must not pass for the probe's delivery.
-  Path path{{"10.0.1.1", "10.0.2.1"}, {1, 2}, true, 1ms, 8};
+  Path path;
+  path.routers = {"10.0.1.1", "10.0.2.1"};
+  path.silent = {1, 2};
   Network net(engine, path, client_flow());
   testpkt::Tcp first = net.flow();
   first.payload.assign(100, 'a');
@@ -541,7 +562,7 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
 
 TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
   core::Engine engine(mangle_config(100));
-  Path path{{}, {}, true, 1ms, 8};  // the peer is one hop away
+  Path path;  // the peer is one hop away
   Network net(engine, path, client_flow());
   testpkt::Tcp first = net.flow();
   first.payload.assign(100, 'a');

@@ -20,7 +20,11 @@ using sim::Network;
 
 namespace {
 
-sim::Path three_routers() { return sim::Path{{"10.0.1.1", "10.0.2.1", "10.0.3.1"}, {}, true, 1ms, 8}; }
+sim::Path three_routers() {
+  sim::Path p;
+  p.routers = {"10.0.1.1", "10.0.2.1", "10.0.3.1"};
+  return p;
+}
 
 testpkt::Tcp flow_from(std::uint16_t sport) {
   testpkt::Tcp t;

@@ -45,6 +45,7 @@ struct Tcp {
   std::uint32_t seq = 1000, ack = 5000;
   std::uint8_t flags = 0x18;  // PSH|ACK
   std::uint8_t ttl = 64;
+  std::uint8_t tos = 0;  // IPv4 TOS or IPv6 traffic class: DSCP << 2 | ECN
   std::uint16_t ip_id = 0x1234;
   std::uint32_t flow_label = 0xabcde;
   Buf options;  // multiple of 4
@@ -87,6 +88,7 @@ inline Buf ip_packet(const Tcp& t) {
   if (!is_v6(t)) {
     p.assign(20, 0);
     p[0] = 0x45;
+    p[1] = t.tos;
     put16(p, 2, static_cast<std::uint16_t>(20 + seg.size()));
     put16(p, 4, t.ip_id);
     put16(p, 6, 0x4000);
@@ -97,7 +99,7 @@ inline Buf ip_packet(const Tcp& t) {
     put16(p, 10, inet_sum(p));
   } else {
     p.assign(40, 0);
-    put32(p, 0, 0x60000000u | t.flow_label);
+    put32(p, 0, 0x60000000u | std::uint32_t{t.tos} << 20 | t.flow_label);
     put16(p, 4, static_cast<std::uint16_t>(seg.size()));
     p[6] = 6;
     p[7] = t.ttl;
@@ -132,6 +134,51 @@ inline Buf icmp_error(const Buf& probe, const std::string& router, std::size_t q
   auto r = addr(router);
   std::copy_n(r.bytes.begin(), 4, ip.begin() + 12);
   std::copy(probe.begin() + 12, probe.begin() + 16, ip.begin() + 16);
+  put16(ip, 10, inet_sum(ip));
+  ip.insert(ip.end(), icmp.begin(), icmp.end());
+  return ip;
+}
+
+// An MPLS label stack entry as RFC 4950 writes it.
+struct Label {
+  std::uint32_t label;
+  std::uint8_t tc, s, ttl;
+};
+
+// `error` (from icmp_error, with at least 128 bytes of quote, padded here if
+// shorter) with an RFC 4884 extension structure holding one RFC 4950 MPLS
+// label stack object: the original datagram's length in the ICMP header,
+// the extension's checksum, and for IPv4 the lengths and checksums fixed.
+inline Buf with_mpls(Buf error, const std::vector<Label>& stack) {
+  const bool v6 = (error[0] >> 4) != 4;  // an IPv6 error is the bare ICMPv6 message
+  const std::size_t icmp_at = v6 ? 0 : 20;
+  Buf quote(error.begin() + static_cast<std::ptrdiff_t>(icmp_at + 8), error.end());
+  quote.resize(std::max<std::size_t>(quote.size(), 128), 0);
+  quote.resize((quote.size() + 7) / 8 * 8, 0);  // whole 64-bit words (32 would do for IPv4)
+  Buf ext = {0x20, 0, 0, 0};                    // version 2, checksum below
+  Buf object(4, 0);
+  put16(object, 0, static_cast<std::uint16_t>(4 + 4 * stack.size()));
+  object[2] = 1;  // class: MPLS label stack
+  object[3] = 1;  // c-type: incoming label stack
+  for (const Label& l : stack) {
+    Buf entry(4, 0);
+    put32(entry, 0, l.label << 12 | std::uint32_t{l.tc} << 9 | std::uint32_t{l.s} << 8 | l.ttl);
+    object.insert(object.end(), entry.begin(), entry.end());
+  }
+  ext.insert(ext.end(), object.begin(), object.end());
+  put16(ext, 2, inet_sum(ext));
+  Buf icmp(error.begin() + static_cast<std::ptrdiff_t>(icmp_at),
+           error.begin() + static_cast<std::ptrdiff_t>(icmp_at + 8));
+  if (v6) icmp[4] = static_cast<std::uint8_t>(quote.size() / 8);
+  else icmp[5] = static_cast<std::uint8_t>(quote.size() / 4);
+  icmp.insert(icmp.end(), quote.begin(), quote.end());
+  icmp.insert(icmp.end(), ext.begin(), ext.end());
+  if (v6) return icmp;
+  put16(icmp, 2, 0);
+  put16(icmp, 2, inet_sum(icmp));
+  Buf ip(error.begin(), error.begin() + 20);
+  put16(ip, 2, static_cast<std::uint16_t>(20 + icmp.size()));
+  put16(ip, 10, 0);
   put16(ip, 10, inet_sum(ip));
   ip.insert(ip.end(), icmp.begin(), icmp.end());
   return ip;

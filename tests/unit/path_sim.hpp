@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <variant>
@@ -38,6 +39,14 @@ struct Path {
   bool peer_answers = true;          // the peer sends D-SACKs for duplicates
   Duration per_hop = 1ms;            // one-way delay per hop; RTT = 2 * ttl * per_hop
   std::size_t quote_bytes = 8;       // TCP bytes routers quote
+  // Devices on the way: what the one after hop k does to each packet it
+  // passes (the routers beyond and the peer see it so; the peer's answers
+  // are translated back, as such devices do).
+  std::map<int, std::function<void(testpkt::Buf&)>> rewrite_after;
+  std::map<int, std::vector<testpkt::Label>> mpls_at;  // routers reporting a label stack
+  // Beyond hop `lossy_after`, each exchange is lost with this probability.
+  int lossy_after = 0;
+  double loss = 0;
   int distance() const { return static_cast<int>(routers.size()) + 1; }
 };
 
@@ -99,6 +108,7 @@ class Network {
 
   Duration now() const { return now_; }
   testpkt::Tcp& flow() { return flow_; }
+  Path& path() { return path_; }  // a route may change mid-connection
 
   // The connection sends a packet: the engine gives its verdict and probes.
   core::Verdict send(const testpkt::Tcp& t) {
@@ -177,9 +187,11 @@ class Network {
   }
   void take(const core::HopEvent& hop) { hops.push_back(hop); }
   void take(const core::TraceResult& trace) { traces.push_back(trace); }
+  void take(const core::PathChange& change) { path_changes.push_back(change); }
   core::FlowKey key() const { return key_of(flow_); }
 
   std::vector<core::TraceResult> traces;
+  std::vector<core::PathChange> path_changes;
   std::vector<core::HopEvent> hops;
   std::vector<testpkt::Buf> sent_probes_;
   std::vector<std::uint8_t> mangled_;
@@ -191,13 +203,21 @@ class Network {
     const int ttl = v6 ? pkt[7] : pkt[8];
     const int d = path_.distance();
     auto parsed = wire::parse_tcp_packet(wire::Bytes(pkt), static_cast<std::uint32_t>(pkt.size()));
+    const int reach = std::min(ttl, d);
+    if (path_.loss > 0 && reach > path_.lossy_after && std::bernoulli_distribution(path_.loss)(rng_))
+      return;
+    testpkt::Buf seen = pkt;  // as it arrives where it expires
+    for (const auto& [after, rewrite] : path_.rewrite_after)
+      if (after < reach) rewrite(seen);
     if (ttl < d) {
       if (path_.silent.count(ttl)) return;
       Pending p;
       p.when = now_ + 2 * ttl * path_.per_hop;
       const std::string& router = path_.routers[static_cast<std::size_t>(ttl - 1)];
       if (v6) p.router = router;
-      p.bytes = testpkt::icmp_error(pkt, v6 ? "" : router, path_.quote_bytes);
+      p.bytes = testpkt::icmp_error(seen, v6 ? "" : router, path_.quote_bytes);
+      if (auto mpls = path_.mpls_at.find(ttl); mpls != path_.mpls_at.end())
+        p.bytes = testpkt::with_mpls(p.bytes, mpls->second);
       pending_.push_back(std::move(p));
       return;
     }
@@ -260,6 +280,7 @@ class Network {
   testpkt::Tcp flow_;
   Duration now_{0};
   std::vector<Pending> pending_;
+  std::mt19937 rng_{7};
 };
 
 inline void drain(core::Engine& engine) {
@@ -286,6 +307,10 @@ inline void drain(core::Engine& engine) {
                    [&](const core::TraceResult& trace) {
                      fabric.decided.push_back("trace");
                      if (Network* n = network_of(trace.flow)) n->take(trace);
+                   },
+                   [&](const core::PathChange& change) {
+                     fabric.decided.push_back("path_change");
+                     if (Network* n = network_of(change.flow)) n->take(change);
                    },
                    [&](const core::SkipChange& change) {
                      fabric.decided.push_back(change.skip ? "skip" : "unskip");

@@ -46,7 +46,9 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
             {{"no_traced_flow", e.icmp_no_flow},
              {"between_traces", e.icmp_no_trace},
              {"no_such_probe", e.icmp_no_probe},
-             {"repeated", e.icmp_repeated}});
+             {"repeated", e.icmp_repeated},
+             {"unconfirmed_shift", e.icmp_unconfirmed},
+             {"bad_extensions", e.icmp_bad_extensions}});
   add_group(groups, "unreadable ICMP", by_reason(r.icmp_unreadable));
   add_group(groups, "unreadable queued packets", by_reason(r.queue_unreadable));
   add_group(groups, "unreadable peer packets", by_reason(r.peer_unreadable));

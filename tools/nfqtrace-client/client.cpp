@@ -6,6 +6,7 @@
 #include <array>
 
 #include "nfqtrace/base/overloaded.hpp"
+#include "nfqtrace/coop/nat_view.hpp"
 #include "nfqtrace/output/compare.hpp"
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/sys/clock.hpp"
@@ -47,22 +48,29 @@ sys::Result<sys::UniqueFd> connect_to(const sys::Endpoint& endpoint, core::Durat
 }
 
 // Prints results as they come and keeps the last trace of each direction.
-class Printer final : public runtime::ResultSink {
+class Printer {
  public:
   Printer(cli::Format format, cli::ResultWriter& out) : format_(format), out_(out) {}
 
-  void on_hop(const core::HopEvent& hop) override { hop_line(hop, "forward"); }
-  void on_trace(const core::TraceResult& trace) override {
-    trace_line(trace, "forward");
-    forward = trace;
+  void forward_hop(const core::HopEvent& hop) { hop_line(hop, "forward"); }
+  void forward_trace(const core::TraceResult& trace) {
+    forward = annotated(trace);
+    trace_line(*forward, "forward");
   }
   void reverse_hop(const core::HopEvent& hop) { hop_line(hop, "reverse"); }
   void reverse_trace(const core::TraceResult& trace) {
-    trace_line(trace, "reverse");
-    reverse = trace;
+    reverse = annotated(trace);
+    trace_line(*reverse, "reverse");
   }
 
   std::optional<core::TraceResult> forward, reverse;
+  // The client's own end and what the server sees, once the server said.
+  std::optional<std::pair<coop::Endpoint, coop::Endpoint>> ends;
+
+  core::TraceResult annotated(core::TraceResult trace) const {
+    if (ends) coop::note_nat(trace, ends->first, ends->second);
+    return trace;
+  }
 
  private:
   void hop_line(const core::HopEvent& hop, const char* direction) {
@@ -84,13 +92,14 @@ class Printer final : public runtime::ResultSink {
 class Client {
  public:
   Client(const ClientOptions& options, sys::EventLoop& loop, sys::UniqueFd socket,
-         sys::Timer timer, Printer& printer)
+         sys::Timer timer, Printer& printer, coop::Endpoint own)
       : loop_(loop),
         socket_(std::move(socket)),
         timer_(std::move(timer)),
         printer_(printer),
+        own_(own),
         session_(options.server_params, options.filler_interval, options.overall_timeout,
-                 sys::now()) {}
+                 sys::now(), own) {}
 
   std::optional<Failure> run(runtime::Tracer& tracer) {
     const int fd = socket_.get();
@@ -151,6 +160,10 @@ class Client {
       if (*wrote == 0) break;
       session_.sent(*wrote);
     }
+    if (!printer_.ends && session_.server_flow()) {
+      const core::FlowKey& seen = *session_.server_flow();
+      printer_.ends = std::pair{own_, coop::Endpoint{seen.dst, seen.dport}};
+    }
     bool close = false;
     while (auto decision = session_.poll()) {
       std::visit(Overloaded{[&](const core::HopEvent& h) { printer_.reverse_hop(h); },
@@ -170,6 +183,7 @@ class Client {
   sys::UniqueFd socket_;
   sys::Timer timer_;
   Printer& printer_;
+  coop::Endpoint own_;
   coop::ClientSession session_;
   bool interrupted_ = false;
 };
@@ -178,11 +192,13 @@ class Client {
 class ForwardSink final : public runtime::ResultSink {
  public:
   explicit ForwardSink(Printer& printer) : printer_(printer) {}
-  void on_hop(const core::HopEvent& hop) override { printer_.on_hop(hop); }
+  void on_hop(const core::HopEvent& hop) override { printer_.forward_hop(hop); }
   void on_trace(const core::TraceResult& trace) override {
-    printer_.on_trace(trace);
+    printer_.forward_trace(trace);
     if (client) client->forward_ended();
   }
+  // Its one connection is traced once: its path cannot change.
+  void on_path_change(const core::PathChange&) override {}
   Client* client = nullptr;
 
  private:
@@ -230,7 +246,8 @@ int run_client(const ClientOptions& options) {
   if (auto s = (*tracer)->attach(loop); !s) return fail(s.error());
 
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
-  Client client(options, loop, std::move(*socket), std::move(*timer), printer);
+  Client client(options, loop, std::move(*socket), std::move(*timer), printer,
+                coop::Endpoint{flow->src, flow->sport});
   sink.client = &client;
   loop.on_signal([&](int) { client.interrupt(); });
   auto failure = client.run(**tracer);

@@ -158,14 +158,17 @@ void Server::on_hop(const core::HopEvent& hop) {
 }
 
 void Server::on_trace(const core::TraceResult& trace) {
-  out_.write(options_.format == cli::Format::json ? output::trace_json(trace).dump() + "\n"
-                                                  : output::trace_text(trace) + "\n");
-  auto it = by_flow_.find(trace.flow);
-  if (it == by_flow_.end()) return;
-  auto c = clients_.find(it->second);
-  if (c == clients_.end()) return;
-  c->second->session.on_trace(trace, sys::now());
-  pump(*c->second);
+  Client* client = nullptr;
+  if (auto it = by_flow_.find(trace.flow); it != by_flow_.end()) {
+    if (auto c = clients_.find(it->second); c != clients_.end()) client = c->second.get();
+  }
+  core::TraceResult shown = trace;
+  if (client) client->session.note_nat(shown);  // what the client told us of its own end
+  out_.write(options_.format == cli::Format::json ? output::trace_json(shown).dump() + "\n"
+                                                  : output::trace_text(shown) + "\n");
+  if (!client) return;
+  client->session.on_trace(trace, sys::now());
+  pump(*client);
 }
 
 void Server::on_timer() {

@@ -43,6 +43,8 @@ class Server final : public runtime::ResultSink {
   // runtime::ResultSink: results of the traces, routed to their clients.
   void on_hop(const core::HopEvent& hop) override;
   void on_trace(const core::TraceResult& trace) override;
+  // A client's connection is traced once: its path cannot change.
+  void on_path_change(const core::PathChange&) override {}
 
  private:
   struct Client {

@@ -32,6 +32,10 @@ class ConsoleSink final : public runtime::ResultSink {
     out_.write(format_ == cli::Format::json ? output::trace_json(trace).dump() + "\n"
                                             : output::trace_text(trace) + "\n");
   }
+  void on_path_change(const core::PathChange& change) override {
+    out_.write(format_ == cli::Format::json ? output::path_change_json(change).dump() + "\n"
+                                            : output::path_change_text(change) + "\n");
+  }
 
  private:
   cli::Format format_;

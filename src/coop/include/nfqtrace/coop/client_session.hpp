@@ -47,8 +47,11 @@ class ClientSession {
   // `filler_interval`: cadence of the client's filler lines, sent until
   // finished (they also keep the server from closing an idle connection).
   // `overall_timeout`: from now until finished.
+  // `own`: the client's end of the connection (local address and port), told
+  // to the server so that both can see a NAT between them.
   ClientSession(const TraceRequest& server_params, core::Duration filler_interval,
-                core::Duration overall_timeout, core::Instant now);
+                core::Duration overall_timeout, core::Instant now,
+                std::optional<Endpoint> own = std::nullopt);
 
   void on_bytes(std::span<const char> bytes, core::Instant now);
   void on_forward_trace_ended();

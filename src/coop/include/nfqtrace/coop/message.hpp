@@ -38,9 +38,19 @@ struct TraceRequest {
   bool operator==(const TraceRequest&) const = default;
 };
 
+// An address and port, as one end of the connection sees it.
+struct Endpoint {
+  wire::Address addr;
+  std::uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
 struct Hello {  // client -> server, the first line
   int version = protocol_version;
   TraceRequest params;
+  // The client's own end of the connection (its socket's local address and
+  // port): where it differs from what the server sees, a NAT is between them.
+  std::optional<Endpoint> client;
 };
 struct ServerHello {  // server -> client, the answer to Hello
   int version = protocol_version;

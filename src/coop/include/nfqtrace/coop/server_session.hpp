@@ -74,12 +74,16 @@ class ServerSession {
   std::string_view close_reason() const { return close_reason_; }
   // The trace parameters granted to the client, once it said hello.
   const std::optional<core::TraceParams>& granted() const { return granted_; }
+  // Marks `trace` (the server's trace of this client's connection) with the
+  // NAT between them, when the client's own end is not what the server sees.
+  void note_nat(core::TraceResult& trace) const;
 
  private:
   enum class State : std::uint8_t { awaiting_hello, tracing, done, closed };
 
   void handle_line(const std::string& line, core::Instant now);
-  void on_hello(int version, const TraceRequest& request, core::Instant now);
+  void on_hello(int version, const TraceRequest& request, const std::optional<Endpoint>& client,
+                core::Instant now);
   void enforce_time_limits(core::Instant now);
   void send(const Message& message);
   // Tells the client why (an error line), then closes.
@@ -94,6 +98,7 @@ class ServerSession {
   core::Duration started_, last_heard_, next_filler_{0};
   std::uint64_t fillers_sent_ = 0;
   std::optional<core::TraceParams> granted_;
+  std::optional<Endpoint> client_sees_;  // from its hello
   bool trace_started_ = false;
   std::string outgoing_;
   std::string close_reason_;

@@ -57,8 +57,9 @@ struct SkipApplied {
 };
 
 // Everything the engine decides besides verdicts: a probe to send, a reply
-// matched to its probe (HopEvent), a trace that ended (TraceResult), a skip
-// mark to set or clear.
-using Output = std::variant<ProbePacket, HopEvent, TraceResult, SkipChange>;
+// matched to its probe (HopEvent), a trace that ended (TraceResult), the
+// path that changed since the flow's last round (after that round's
+// TraceResult), a skip mark to set or clear.
+using Output = std::variant<ProbePacket, HopEvent, TraceResult, PathChange, SkipChange>;
 
 }  // namespace nfqtrace::core

@@ -129,7 +129,7 @@ class Engine {
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers_;
   Admission admission_;
   ProbeBudget budget_;
-  IpIdSequence ip_ids_;
+  ProbeRandom random_;
   bool stopped_ = false;
 
   OutputQueue<Output> outputs_;

@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "nfqtrace/core/config.hpp"
+#include "nfqtrace/core/path_history.hpp"
 #include "nfqtrace/core/time.hpp"
 #include "nfqtrace/core/trace.hpp"
 
@@ -78,6 +79,13 @@ struct Flow {
   // off-path sender cannot know it).
   std::optional<std::uint32_t> last_ack;
   SentBytes sent;
+  // What its rounds learned: a device shifting its sequence numbers, the
+  // destination's distance, the path and its losses, the TTL the peer's
+  // packets arrive with.
+  std::optional<std::uint32_t> seq_offset;
+  std::uint8_t known_distance = 0;
+  PathHistory history;
+  std::uint8_t peer_ttl = 0;
 
   std::optional<Duration>& timer(FlowTimer which) { return timers[static_cast<std::size_t>(which)]; }
   // Its next round is due (with --repeat, one interval after the last began).

@@ -26,17 +26,21 @@ class ProbeBudget {
   Duration filled_at_{0};
 };
 
-// IP IDs for IPv4 probes: xorshift32, so they do not repeat within a trace
-// and are no counter an off-path sender could follow.
-class IpIdSequence {
+// The probes' secrets: IPv4 IP IDs and the layout of a round's probes.
+// xorshift32: they do not repeat within a trace and are no counter an
+// off-path sender could follow.
+class ProbeRandom {
  public:
-  explicit IpIdSequence(std::uint32_t seed) : state_(seed ? seed : 1) {}
-  std::uint16_t next() {
+  explicit ProbeRandom(std::uint32_t seed) : state_(seed ? seed : 1) {}
+  std::uint32_t next() {
     state_ ^= state_ << 13;
     state_ ^= state_ >> 17;
     state_ ^= state_ << 5;
-    return static_cast<std::uint16_t>(state_ >> 8);
+    return state_;
   }
+  std::uint16_t ip_id() { return static_cast<std::uint16_t>(next() >> 8); }
+  // 0 .. n-1
+  std::uint32_t below(std::uint32_t n) { return n == 0 ? 0 : next() % n; }
 
  private:
   std::uint32_t state_;

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "nfqtrace/core/config.hpp"
 #include "nfqtrace/core/flow_key.hpp"
+#include "nfqtrace/core/quote_diff.hpp"
 #include "nfqtrace/core/time.hpp"
 #include "nfqtrace/wire/address.hpp"
 
@@ -28,7 +30,15 @@ struct Reply {
   std::uint8_t icmp_code = 0;
   std::uint8_t reply_ttl = 0;   // TTL the reply arrived with (0 = unknown)
   std::uint8_t quoted_ttl = 0;  // TTL left in the quoted probe (ICMP only)
+  FieldSet changes;             // what the path changed in the probe (ICMP only)
+  std::vector<wire::MplsEntry> mpls;  // the label stack the router reported, if any
 };
+
+// Hops a packet that arrived with `received_ttl` travelled, counted as a
+// traceroute counts them (the sender directly attached: 1): it left with
+// the smallest of the usual initial TTLs (64, 128, 255) not below what is
+// left. nullopt for 0 (unknown).
+std::optional<std::uint8_t> hops_travelled(std::uint8_t received_ttl);
 
 // The trace a hop was taken over from (not probed by the flow itself).
 struct InferredFrom {
@@ -46,6 +56,33 @@ struct Hop {
   std::optional<InferredFrom> inferred_from;
 };
 
+// A field the path changed in the probes, the first time (the lowest TTL)
+// a quote showed it: the change was made before the router at that TTL.
+struct Middlebox {
+  Field field = Field::ip_dscp;
+  std::uint8_t first_seen_ttl = 0;
+  FieldValue sent, seen;
+};
+
+// A device that shifts the connection's sequence numbers by a constant: the
+// quotes of routers beyond it show seq + offset (mod 2^32).
+struct Rewrite {
+  Field field = Field::tcp_seq;
+  std::uint32_t offset = 0;
+  std::uint8_t first_seen_ttl = 0;
+};
+
+// Signs of address translation: in the quotes (a quote with translated
+// addresses or ports, or a checksum that changed although they are as sent;
+// a time-exceeded from the destination's own address), or seen by the two
+// ends of a cooperating connection (the client's own address and port, and
+// what the server sees).
+struct Nat {
+  std::optional<std::uint8_t> first_seen_ttl;
+  std::string evidence;
+  std::string client_sees, server_sees;  // "A:P", "[A]:P"; empty: unknown
+};
+
 enum class StopReason : std::uint8_t { reached, gaplimit, maxttl, closed, stopped };
 std::string_view to_string(StopReason r);
 std::string_view to_string(Mode m);
@@ -60,6 +97,26 @@ struct TraceResult {
   StopReason reason = StopReason::stopped;
   std::vector<Hop> hops;  // TTL 1 upwards; when reached, the last is the peer
   std::uint32_t probes_sent = 0;
+  std::vector<Middlebox> middleboxes;  // each changed field once, lowest TTL first
+  std::vector<Rewrite> rewrites;
+  std::optional<Nat> nat;
+  // The lowest TTL from which every later one, the destination included,
+  // lost probes (a router that answers fewer probes while later ones answer
+  // all of theirs limits its ICMP: that is not loss).
+  std::optional<std::uint8_t> loss_from_ttl;
+  // Hops of the way back, from the TTL the peer's packets arrive with.
+  std::optional<std::uint8_t> return_hops;
+};
+
+// The path of a flow changed between two of its rounds.
+struct PathChange {
+  FlowKey flow;
+  std::uint32_t round = 0, previous_round = 0;
+  struct AtTtl {
+    std::uint8_t ttl = 0;
+    std::vector<wire::Address> from, to;  // the addresses that answered there
+  };
+  std::vector<AtTtl> changes;
 };
 
 // A reply, reported the moment it is matched to its probe.

@@ -16,15 +16,28 @@
 // trace reached starts just below it and walks backwards one TTL at a time
 // until a router answers that a recent trace met at the same TTL; the hops
 // below are that trace's, marked as such.
+//
+// A device that shifts the connection's sequence numbers (a firewall
+// randomising them) makes the quotes of routers beyond it name seq + offset.
+// Such a quote still carries the probe's IP length (each probe of a round
+// has its own, from a secret order), on IPv4 its IP ID, and as far as the
+// router quotes, its payload: it is held as naming the probes it could,
+// each under its own offset, until replies naming two different probes
+// agree on one offset. Then they all match, and so do later quotes under
+// that offset. A forger would have to guess random IP IDs or the
+// connection's own bytes: one forged ICMP never makes a hop.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
 
 #include "nfqtrace/core/config.hpp"
 #include "nfqtrace/core/path_memory.hpp"
+#include "nfqtrace/core/quote_diff.hpp"
 #include "nfqtrace/core/result.hpp"
+#include "nfqtrace/wire/icmp_error.hpp"
 
 namespace nfqtrace::core {
 
@@ -43,30 +56,62 @@ struct Probe {
   bool answered = false;
   bool expired = false;
   bool retransmitted = false;  // mangle: the sender resent its bytes
+  SentHeader header;           // as it left, for what the quotes show
 };
 
-enum class IcmpMatch : std::uint8_t { matched, no_probe, repeated };
+// Dup probes carry 1 to this many bytes, each length once per this many
+// probes, in an order secret to the round.
+inline constexpr std::size_t probe_length_count = 16;
+
+// What a flow brings to a round, from the engine and from its earlier rounds.
+struct RoundStart {
+  // Stop set (dup mode): probe backwards from start_ttl against memory.
+  const PathMemory* memory = nullptr;
+  std::optional<std::uint8_t> start_ttl;
+  std::optional<std::uint32_t> seq_offset;  // a sequence shift confirmed before
+  std::uint8_t known_distance = 0;          // where an earlier round found the destination
+  // The payload lengths of dup probes in the order they are sent: a
+  // permutation of 1..probe_length_count.
+  std::array<std::uint8_t, probe_length_count> probe_lengths{};
+};
+
+enum class IcmpMatch : std::uint8_t {
+  matched,
+  pending,   // it names probes under a sequence shift not yet confirmed
+  no_probe,
+  repeated,
+};
 
 class Trace {
  public:
-  // `memory` (may be null) and `start_ttl`: probe backwards from there,
-  // against the stop set (dup mode).
   Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round, Instant start,
-        const PathMemory* memory = nullptr, std::optional<std::uint8_t> start_ttl = {});
+        const RoundStart& from = {});
 
   // TTLs that want a probe now, lowest first, each as often as it wants one.
   // Mangle mode wants at most one.
   void wanted_ttls(std::vector<std::uint8_t>& out) const;
-  // True when an outstanding or answered probe of this round uses `seq`;
-  // probes use distinct sequence numbers so replies and SACK blocks name one.
-  bool seq_in_use(std::uint32_t seq) const;
+  // The payload length of the dup probe `ahead` after the next one.
+  std::uint32_t next_probe_length(std::size_t ahead = 0) const;
+  // True when bytes [seq, seq + len) overlap or touch an outstanding or
+  // answered probe of this round: probes are apart, so that replies and
+  // SACK blocks name one, and a receiver merges none.
+  bool range_in_use(std::uint32_t seq, std::uint32_t len) const;
+  // The end of the last probe of this round that lies in [from, to), if any.
+  std::optional<std::uint32_t> last_probe_end(std::uint32_t from, std::uint32_t to) const;
   // Mangle mode cannot choose the sequence number: the whole identity must
   // be new (IPv4 pure ACKs differ only in their IP ID).
   bool identity_in_use(const ProbeIdentity& id) const;
   void add_probe(const Probe& probe);
+  // The destination's TTL, this round's or an earlier one's (0: unknown).
+  // Below it a probe cannot reach the peer.
+  std::uint8_t known_distance() const;
 
-  // An ICMP error quoting `id`: the reply, if it matches a probe.
-  IcmpMatch on_icmp(const ProbeIdentity& id, Reply reply);
+  // An ICMP error quoting the flow: the reply, if it answers a probe.
+  IcmpMatch on_icmp(const wire::QuotedTcp& quote, Reply reply);
+  // The confirmed sequence shift, if any.
+  const std::optional<std::uint32_t>& seq_offset() const { return seq_offset_; }
+  // Replies still held for an unconfirmed shift.
+  std::size_t held_replies() const { return held_.size(); }
   // The peer's SACK block [left, right): evidence that a probe reached it.
   bool on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
                     Instant at, std::uint8_t reply_ttl);
@@ -101,6 +146,16 @@ class Trace {
   void walk_back(Duration now);
   void take_over_below(const PathMemory::Known& known);
 
+  Probe* find(const ProbeIdentity& id);
+  // `probe` answered with `reply`; `diff`: the quote against it as sent.
+  IcmpMatch answer(Probe& probe, Reply reply, const QuoteDiff& diff, bool shifted);
+  // A quote that names no probe as it is: held under each shift that would
+  // make it name one, until replies for enough different probes agree.
+  IcmpMatch hold(const wire::QuotedTcp& quote, const Reply& reply);
+  void note_changes(const QuoteDiff& diff, std::uint8_t ttl);
+  void note_nat(const QuoteDiff& diff, std::uint8_t ttl);
+  std::optional<std::uint8_t> loss_from_ttl(std::uint8_t last_ttl) const;
+
   const TraceParams params_;  // a copy: the flow may be given new parameters
   FlowKey flow_;
   std::uint32_t round_;
@@ -118,6 +173,22 @@ class Trace {
   std::uint8_t known_window_ = 0;
   bool closing_ = false;
   std::vector<HopEvent> new_replies_;
+
+  std::uint8_t known_distance_ = 0;  // from earlier rounds
+  std::array<std::uint8_t, probe_length_count> probe_lengths_{};
+  // Sequence shift: confirmed (now or earlier), and the lowest TTL whose
+  // quote showed it this round; the replies held meanwhile, oldest first.
+  std::optional<std::uint32_t> seq_offset_;
+  std::uint8_t shift_first_ttl_ = 0;
+  struct Held {
+    std::uint32_t offset = 0;
+    std::size_t probe = 0;  // index into probes_
+    Reply reply;
+    QuoteDiff diff;
+  };
+  std::vector<Held> held_;
+  std::vector<Middlebox> middleboxes_;
+  std::optional<Nat> nat_;
 };
 
 }  // namespace nfqtrace::core

@@ -40,6 +40,8 @@ class ResultSink {
   virtual ~ResultSink() = default;
   virtual void on_hop(const core::HopEvent& hop) = 0;
   virtual void on_trace(const core::TraceResult& trace) = 0;
+  // A flow's path differs from its last round's (only with --repeat).
+  virtual void on_path_change(const core::PathChange& change) = 0;
 };
 
 // What went wrong on the way, for the summary line and for tests.

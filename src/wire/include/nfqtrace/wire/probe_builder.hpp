@@ -18,6 +18,7 @@ struct ProbeFields {
   Bytes payload;            // bytes the connection already sent at `seq`
   std::uint8_t ttl = 1;     // TTL / hop limit
   std::uint16_t ip_id = 0;  // IPv4 only
+  bool clear_ecn = false;   // Not-ECT instead of the template's ECN codepoint
 };
 
 // Writes a complete IP+TCP packet with the template's headers (the TCP
