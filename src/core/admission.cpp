@@ -16,6 +16,12 @@ std::size_t Admission::limit_for(const EngineConfig& config) {
   return std::max<std::size_t>(limit, 1);
 }
 
+bool Admission::keep() {
+  if (!has_room()) return false;
+  ++kept_;
+  return true;
+}
+
 void Admission::start(bool in_kept_place) {
   if (in_kept_place && kept_ > 0) --kept_;
   ++running_;

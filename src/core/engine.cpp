@@ -114,9 +114,14 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
       return;
     case FlowTimer::next_round:
       if (f.phase == Phase::resting && f.skipping && f.round_due(now.mono)) {
-        // Its packets come back to us, and the next one starts the round.
-        set_skip(key, f, false);
         f.last_seen = now.mono;
+        // Its next round begins with its next retransmission, or with its
+        // next packet: it comes back to us.
+        if (config_.trigger == Trigger::retransmit) {
+          enter(key, f, Phase::watching, now);
+        } else {
+          set_skip(key, f, false);
+        }
       }
       return;
   }
@@ -129,7 +134,7 @@ void Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
     // instead whether its connection still exists: a flow forgotten while
     // its connection lives would keep its mark, and its end would go
     // unseen.
-    outputs_.push(SkipChange{key, true, true});
+    outputs_.push(SkipChange{key, true, true, f.watched});
     arm(key, f, FlowTimer::idle_check, now.mono + config_.idle_timeout);
     return;
   }
@@ -155,10 +160,30 @@ Flow& Engine::find_or_create(const FlowKey& key, Instant now) {
   return f;
 }
 
-void Engine::set_skip(const FlowKey& key, Flow& f, bool skip) {
-  if (f.skipping == skip) return;
+void Engine::set_skip(const FlowKey& key, Flow& f, bool skip, bool watch) {
+  watch = skip && watch;
+  if (f.skipping == skip && f.watched == watch) return;
   f.skipping = skip;
-  outputs_.push(SkipChange{key, skip});
+  f.watched = watch;
+  outputs_.push(SkipChange{key, skip, false, watch});
+}
+
+bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet) {
+  if (packet.payload_len == 0) return false;
+  const bool again = f.sent_end && wire::seq_before(packet.seq, *f.sent_end);
+  if (!f.sent_end || wire::seq_before(*f.sent_end, packet.end_seq())) f.sent_end = packet.end_seq();
+  return again;
+}
+
+void Engine::trigger(const FlowKey& key, Flow& f, Instant now) {
+  ++counters_.retransmissions;
+  admit_waiting(now);  // who came earlier goes first
+  if (admission_.keep()) {
+    ++counters_.traces_triggered;
+    enter(key, f, Phase::admitted, now);
+  } else {
+    enter(key, f, Phase::waiting, now);
+  }
 }
 
 void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
@@ -173,6 +198,10 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
       // Not ours to trace: its packets need not come through us at all.
       if (config_.skip_marks) set_skip(key, f, true);
       break;
+    case Phase::watching:
+      // Past the queue, its packets copied to us: it costs no verdict.
+      if (config_.skip_marks) set_skip(key, f, true, /*watch=*/true);
+      break;
     case Phase::waiting:
       ++counters_.flows_refused;
       admission_.wait(key);
@@ -183,10 +212,8 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
     case Phase::admitted:
       // Its packets passed us by while it waited: that was no idleness.
       f.last_seen = now.mono;
-      if (f.skipping) {
-        ++counters_.flows_waited_past;
-        set_skip(key, f, false);
-      }
+      if (f.skipping && from == Phase::waiting) ++counters_.flows_waited_past;
+      set_skip(key, f, false);
       break;
     case Phase::tracing:
       admission_.start(from == Phase::admitted);
@@ -215,10 +242,20 @@ void Engine::maybe_start_round(const FlowKey& key, Flow& f, Instant now) {
         enter(key, f, Phase::unsampled, now);
         return;
       }
+      if (config_.trigger == Trigger::retransmit) {
+        enter(key, f, Phase::watching, now);
+        return;
+      }
       break;
     case Phase::resting:
       if (!f.round_due(now.mono)) return;
+      if (config_.trigger == Trigger::retransmit) {
+        enter(key, f, Phase::watching, now);
+        return;
+      }
       break;
+    case Phase::watching:  // until it retransmits
+      return;
     case Phase::waiting:
     case Phase::admitted:
       break;
@@ -275,8 +312,8 @@ void Engine::restart(const FlowKey& key, Instant now) {
   const Flow& f = it->second;
   // A retransmitted SYN of the handshake we saw: the same connection, not
   // yet traced and still coming through the queue.
-  const bool untraced = f.phase == Phase::fresh || f.phase == Phase::waiting ||
-                        f.phase == Phase::admitted;
+  const bool untraced = f.phase == Phase::fresh || f.phase == Phase::watching ||
+                        f.phase == Phase::waiting || f.phase == Phase::admitted;
   if (f.rounds == 0 && untraced && !f.skipping) return;
   forget(key, now);
 }
@@ -344,6 +381,7 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   f.last_seen = now.mono;
   if (f.phase == Phase::closing) return verdict;  // the last packets of a closed connection
   if (packet.has(wire::tcp_flag::ack)) f.last_ack = packet.ack;
+  if (note_sent(f, packet) && f.phase == Phase::watching) trigger(key, f, now);
   const wire::Bytes payload = packet.payload();
   if (f.trace && f.params->mode == Mode::mangle && packet.payload_len > 0)
     f.trace->on_retransmission(packet.seq, packet.end_seq());
@@ -547,6 +585,21 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   settle(key, f, at);
 }
 
+void Engine::on_logged(const wire::TcpPacket& packet, Instant at) {
+  const FlowKey key = outgoing_key(packet);
+  if (flows_.contains(key.reversed())) {
+    on_peer_packet(packet, at);
+    return;
+  }
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  Flow& f = it->second;
+  ++counters_.packets_logged;
+  if (f.phase == Phase::closing) return;
+  f.last_seen = at.mono;
+  if (note_sent(f, packet) && f.phase == Phase::watching) trigger(key, f, at);
+}
+
 bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   const wire::QuotedTcp& q = error.quote;
   auto it = flows_.find(FlowKey{q.src, q.dst, q.sport, q.dport});
@@ -600,15 +653,18 @@ void Engine::handle(const SkipApplied& applied, Instant now) {
   Flow& f = it->second;
   if (applied.connection_gone) {
     f.skipping = false;  // no mark left to clear
+    f.watched = false;
     forget(change.flow, now);
     return;
   }
   if (!applied.ok) {
-    // The packets keep coming: the flow stays where it is in its life.
+    // The packets keep coming: the flow stays where it is in its life (a
+    // watching flow sees its retransmissions in the queue).
     f.skipping = false;
+    f.watched = false;
     return;
   }
-  if (change.recheck || f.phase == Phase::waiting) return;
+  if (change.recheck || change.watch || f.phase == Phase::waiting) return;
   ++counters_.flows_skipped;
   // Without a next round the state stays until the flow has been idle a
   // while: packets queued before the mark took effect still arrive, and must

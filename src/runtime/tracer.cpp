@@ -14,6 +14,21 @@
 
 namespace nfqtrace::runtime {
 
+namespace {
+
+// Clears every mark of ours (watched connections first, then the rest);
+// how many connections had one.
+std::size_t clear_marks(sys::ConntrackMarker& marker, const TracerOptions& options) {
+  std::size_t cleared = 0;
+  if (options.watch_mark != 0) {
+    if (auto n = marker.clear_everywhere(options.probe_mark | options.watch_mark)) cleared += *n;
+  }
+  if (auto n = marker.clear_everywhere(options.probe_mark)) cleared += *n;
+  return cleared;
+}
+
+}  // namespace
+
 struct Tracer::Impl {
   Impl(const TracerOptions& o, ResultSink& s, sys::NfQueue q, sys::NfLog l, sys::ProbeSender p,
        std::optional<sys::IcmpReceiver> i4, std::optional<sys::IcmpReceiver> i6)
@@ -110,7 +125,7 @@ struct Tracer::Impl {
         counters.peer_unreadable.add(packet.error());
         return;
       }
-      engine.on_peer_packet(*packet, lp.at);
+      engine.on_logged(*packet, lp.at);
     });
     if (!read) return fail(read.error());
     after_event();
@@ -165,8 +180,17 @@ struct Tracer::Impl {
   // Flows with no trace running leave the queue (a conntrack mark our rules
   // match first), and come back for their next round.
   void act(const core::SkipChange& change) {
-    sys::Status s = conntrack ? conntrack->set_bits(change.flow, options.probe_mark, change.skip)
-                              : sys::Status(sys::Error{"no conntrack"});
+    const std::uint32_t mark = options.probe_mark, watch = options.watch_mark;
+    sys::Status s = sys::Error{"no conntrack"};
+    if (conntrack) {
+      if (!change.skip || change.watch) {
+        // Back to the queue: every bit of ours goes. Watched: all of them.
+        s = conntrack->set_bits(change.flow, mark | watch, change.skip);
+      } else {
+        s = conntrack->set_bits(change.flow, mark, true);
+        if (s && watch != 0) s = conntrack->set_bits(change.flow, watch, false);  // no longer watched
+      }
+    }
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
   }
@@ -230,10 +254,11 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
     if (auto m = sys::ConntrackMarker::open()) {
       // Marks an earlier run left (killed before it could clear them) would
       // keep their connections from ever being traced.
-      if (auto cleared = m->clear_everywhere(options.probe_mark)) stale_marks = *cleared;
+      stale_marks = clear_marks(*m, options);
       conntrack.emplace(std::move(*m));
       effective.engine.skip_marks = true;
       effective.rules->bypass_mark = options.probe_mark;
+      effective.rules->watch_mark = options.watch_mark;
     }
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),
@@ -294,7 +319,7 @@ sys::Status Tracer::shutdown() {
   i.after_event();
   // Our rules are gone, but a later run's would match the marks of the
   // flows that were skipping: clear them.
-  if (i.conntrack) (void)i.conntrack->clear_everywhere(i.options.probe_mark);
+  if (i.conntrack) (void)clear_marks(*i.conntrack, i.options);
   return removed;
 }
 

@@ -111,6 +111,14 @@ std::string install_script(const RuleSpec& spec, Families families) {
                         spec.bypass_mark)
           : std::string();
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
+  if (spec.bypass_mark != 0 && spec.watch_mark != 0) {
+    // A watched connection's packets are copied to us on the way out (and
+    // then skip the queue): we look for a retransmission.
+    script += fmt::format(
+        "\t\tct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 log group {1} "
+        "snaplen {2} queue-threshold 1\n",
+        spec.bypass_mark | spec.watch_mark, spec.nflog_group, peer_copy_bytes);
+  }
   script += bypass;
   if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);
   if (!sports.empty()) script += queue_rule(spec, families, "tcp sport", sports);

@@ -261,6 +261,15 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wir
     if (!contains(leftovers.chains, chain)) script += ":" + chain + " - [0:0]\n";
   }
   script += clearing_lines(leftovers);
+  if (spec.bypass_mark != 0 && spec.watch_mark != 0) {
+    // A watched connection's packets are copied to us on the way out (and
+    // then skip the queue below): we look for a retransmission.
+    const std::uint32_t both = spec.bypass_mark | spec.watch_mark;
+    script += fmt::format(
+        "-A {} -p tcp -m connmark --mark {:#x}/{:#x} -m tcp --tcp-flags FIN,SYN,RST NONE"
+        " -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
+        out, both, both, spec.nflog_group, peer_copy_bytes);
+  }
   if (spec.bypass_mark != 0) {
     // First: a connection whose trace is over leaves at once, untouched,
     // but for its SYN, FIN and RST: we must see it end (and clear its mark,

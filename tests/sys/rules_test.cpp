@@ -193,6 +193,30 @@ TEST_F(RulesXtables, IcmpErrorsQuotingOurPortsGoThroughTheQueueWhenAskedButNotPa
   EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
 }
 
+TEST_F(RulesXtables, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
+  RuleSpec s = spec(8);
+  s.dports = {22};
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  for (const std::string tool : {"iptables", "ip6tables"}) {
+    const auto saved = saved_rules(tool);
+    const std::string copy =
+        "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e518000/0x4e518000 -m tcp --tcp-flags "
+        "FIN,SYN,RST NONE -j NFLOG --nflog-group 8 --nflog-size 128 --nflog-threshold 1";
+    const std::string skip =
+        "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e510000/0x4e510000 -m tcp --tcp-flags "
+        "FIN,SYN,RST NONE -j RETURN";
+    EXPECT_TRUE(saved.count(copy)) << tool;
+    EXPECT_TRUE(saved.count(skip)) << tool;
+    // The copy comes first: the skip ends the chain.
+    const std::string listing = capture(tool + "-save -t mangle");
+    EXPECT_LT(listing.find(copy), listing.find(skip)) << listing;
+  }
+  ASSERT_TRUE(rules->remove());
+}
+
 TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
   RuleSpec s = spec(9);
   s.dports = {80};
@@ -558,6 +582,23 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
                         "destination-unreachable } @th,384,16 8080 counter queue num 19 bypass"),
             std::string::npos)
       << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+}
+
+TEST(RulesNft, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
+  RuleSpec s;
+  s.queue_id = 19;
+  s.dports = {443};
+  s.nflog_group = 5;
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  const std::string script = nft::install_script(s, Families{true, true});
+  const std::string copy =
+      "ct mark & 0x4e518000 == 0x4e518000 tcp flags & (syn | fin | rst) == 0 log group 5 snaplen "
+      "128 queue-threshold 1";
+  const std::size_t at = script.find(copy);
+  ASSERT_NE(at, std::string::npos) << script;
+  EXPECT_LT(at, script.find("ct mark & 0x4e510000 == 0x4e510000")) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }
 

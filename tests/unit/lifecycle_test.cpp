@@ -143,15 +143,16 @@ TEST(Lifecycle, AFlowWithNoRoomWaitsIsAdmittedThenTraced) {
 
 TEST(Lifecycle, TheTransitionTableIsTheDiagram) {
   using core::allowed_transition;
-  const Phase all[] = {Phase::fresh,   Phase::unsampled, Phase::waiting, Phase::admitted,
-                       Phase::tracing, Phase::resting,   Phase::closing};
+  const Phase all[] = {Phase::fresh,    Phase::unsampled, Phase::watching, Phase::waiting,
+                       Phase::admitted, Phase::tracing,   Phase::resting,  Phase::closing};
   int allowed = 0;
   for (Phase from : all)
     for (Phase to : all) allowed += allowed_transition(from, to);
-  // fresh -> unsampled, waiting, tracing; waiting -> admitted; admitted ->
-  // tracing; tracing -> resting; resting -> waiting, tracing; and every
-  // phase but closing -> closing.
-  EXPECT_EQ(allowed, 3 + 1 + 1 + 1 + 2 + 6);
+  // fresh -> unsampled, watching, waiting, tracing; watching -> waiting,
+  // admitted; waiting -> admitted; admitted -> tracing; tracing -> resting;
+  // resting -> watching, waiting, tracing; and every phase but closing ->
+  // closing.
+  EXPECT_EQ(allowed, 4 + 2 + 1 + 1 + 1 + 3 + 7);
   EXPECT_TRUE(allowed_transition(Phase::resting, Phase::tracing));
   EXPECT_FALSE(allowed_transition(Phase::unsampled, Phase::tracing));
   EXPECT_FALSE(allowed_transition(Phase::closing, Phase::closing));
@@ -213,4 +214,106 @@ TEST(ProbeBudget, StartsWithTheBurstRefillsAtTheRateAndTakesBackWhatWasNotSent) 
   EXPECT_EQ(budget.take(50, 10s), 10u) << "never more than the burst";
   core::ProbeBudget unlimited(0, 10);
   EXPECT_EQ(unlimited.take(1000, 0ms), 1000u);
+}
+
+namespace {
+
+core::EngineConfig on_retransmission(bool skip_marks) {
+  core::EngineConfig c;
+  c.trigger = core::Trigger::retransmit;
+  c.skip_marks = skip_marks;
+  return c;
+}
+
+// The flow sends `count` new segments of 100 bytes.
+void send_data(Network& net, int count, bool past_queue) {
+  for (int i = 0; i < count; ++i) {
+    testpkt::Tcp t = net.flow();
+    t.payload.assign(100, static_cast<std::uint8_t>('a' + i % 26));
+    if (past_queue) net.send_past_queue(t);
+    else net.send(t);
+    net.flow().seq += 100;
+    net.advance(10ms);
+  }
+}
+
+// The segment that began 300 bytes back, sent again.
+void retransmit(Network& net, bool past_queue) {
+  testpkt::Tcp t = net.flow();
+  t.seq -= 300;
+  t.payload.assign(100, 'r');
+  if (past_queue) net.send_past_queue(t);
+  else net.send(t);
+}
+
+}  // namespace
+
+TEST(Trigger, AConnectionIsWatchedPastTheQueueUntilItRetransmitsThenTraced) {
+  core::Engine engine(on_retransmission(true));
+  Network net(engine, three_routers(), flow_from(40010));
+  send_data(net, 1, false);  // its first packet comes through the queue
+  EXPECT_EQ(engine.phase(net.key()), Phase::watching);
+  auto& pending = sim::pending_skips(engine);
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_TRUE(pending[0].skip && pending[0].watch);
+  answer_all(engine, net.now());
+  send_data(net, 50, true);  // only copies reach us: no probe, no verdict
+  EXPECT_TRUE(net.sent_probes_.empty());
+  EXPECT_EQ(engine.counters().packets_logged, 50u);
+  EXPECT_EQ(engine.phase(net.key()), Phase::watching);
+  retransmit(net, true);
+  EXPECT_EQ(engine.phase(net.key()), Phase::admitted);
+  ASSERT_EQ(sim::pending_skips(engine).size(), 1u);
+  EXPECT_FALSE(sim::pending_skips(engine)[0].skip) << "back through the queue for its round";
+  answer_all(engine, net.now());
+  send_data(net, 20, false);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, core::StopReason::reached);
+  EXPECT_EQ(engine.counters().traces_triggered, 1u);
+  // Without --repeat: once, whatever it retransmits later.
+  answer_all(engine, net.now());
+  retransmit(net, true);
+  send_data(net, 20, true);
+  EXPECT_EQ(net.traces.size(), 1u);
+}
+
+TEST(Trigger, WithoutMarksTheRetransmissionInTheQueueStartsTheRoundAtOnce) {
+  core::Engine engine(on_retransmission(false));
+  Network net(engine, three_routers(), flow_from(40011));
+  send_data(net, 30, false);
+  EXPECT_TRUE(net.sent_probes_.empty());
+  EXPECT_TRUE(sim::pending_skips(engine).empty());
+  retransmit(net, false);
+  EXPECT_FALSE(net.sent_probes_.empty()) << "probes with the retransmitted segment itself";
+  send_data(net, 20, false);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, core::StopReason::reached);
+}
+
+TEST(Trigger, WithRepeatItWatchesAgainOnceTheIntervalIsOver) {
+  auto c = on_retransmission(true);
+  c.trace.repeat = 2s;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), flow_from(40012));
+  send_data(net, 1, false);
+  answer_all(engine, net.now());
+  retransmit(net, true);
+  answer_all(engine, net.now());
+  send_data(net, 20, false);
+  ASSERT_EQ(net.traces.size(), 1u);
+  answer_all(engine, net.now());
+  EXPECT_EQ(engine.phase(net.key()), Phase::resting);
+  retransmit(net, true);  // within the interval: nothing
+  EXPECT_EQ(engine.phase(net.key()), Phase::resting);
+  net.advance(2s);
+  EXPECT_EQ(engine.phase(net.key()), Phase::watching);
+  auto& pending = sim::pending_skips(engine);
+  ASSERT_FALSE(pending.empty());
+  EXPECT_TRUE(pending.back().skip && pending.back().watch);
+  answer_all(engine, net.now());
+  retransmit(net, true);
+  answer_all(engine, net.now());
+  send_data(net, 20, false);
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].round, 2u);
 }

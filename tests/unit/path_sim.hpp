@@ -126,6 +126,17 @@ class Network {
     return v;
   }
 
+  // The connection sends a packet that skips the queue: the engine sees only
+  // the copy the log rule of a watched connection makes (no verdict).
+  void send_past_queue(const testpkt::Tcp& t) {
+    testpkt::Buf b = testpkt::ip_packet(t);
+    auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
+    EXPECT_TRUE(p);
+    engine_.on_logged(*p, at(now_));
+    route(b, /*is_probe=*/false);
+    collect();
+  }
+
   // Sends data packets of `size` bytes, `gap` apart, for `count` packets.
   void stream(int count, Duration gap, std::size_t size = 200) {
     for (int i = 0; i < count; ++i) {

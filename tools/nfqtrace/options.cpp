@@ -45,6 +45,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   std::optional<double> repeat_s;
   std::uint64_t count = 0;
   bool no_rules = false;
+  std::string trigger = "start";
   core::EngineConfig& e = o.tracer.engine;
 
   app.add_option("--dport", dports, "trace outgoing connections to these ports (client): P[,P..]");
@@ -58,6 +59,10 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   app.add_option("--count", count, "exit after N traces have ended")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 62));
   app.add_option("--sample", e.sample, "trace only this fraction of the connections (busy servers)")
       ->check(CLI::Range(0.000001, 1.0))->capture_default_str();
+  app.add_option("--trigger", trigger,
+                 "start: trace a connection from its first data; retransmit: from the moment its "
+                 "sender retransmits (with --repeat at most once an interval, else once)")
+      ->check(CLI::IsMember({"start", "retransmit"}))->capture_default_str();
   app.add_flag("--no-rules", no_rules, "install no rules: listen on --queue-id, fed by your own rule");
 
   if (auto exit = parse_or_exit(app, argc, argv, "nfqtrace")) return *exit;
@@ -86,6 +91,15 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
 
   e.idle_timeout = seconds(idle_s);
   if (repeat_s) e.trace.repeat = seconds(*repeat_s);
+  if (trigger == "retransmit") {
+    e.trigger = core::Trigger::retransmit;
+    // A flow waiting for its retransmission skips the queue with one more
+    // mark bit, just below --mark's: its packets are copied to us instead.
+    const std::uint32_t lowest = o.tracer.probe_mark & (~o.tracer.probe_mark + 1);
+    o.tracer.watch_mark = lowest >> 1;
+    if (o.tracer.watch_mark == 0)
+      return bad("--trigger retransmit needs a free mark bit below --mark's lowest (bit 0 is set)");
+  }
   if (count > 0) o.tracer.stop_after_traces = count;
   o.format = format_of(shared);
   o.log_file = shared.log_file;

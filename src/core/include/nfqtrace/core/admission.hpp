@@ -23,6 +23,9 @@ class Admission {
   static std::size_t limit_for(const EngineConfig& config);
 
   bool has_room() const { return running_ + kept_ < limit_; }
+  // Keeps a free place for a flow whose trace starts with a later packet;
+  // false when there is none.
+  bool keep();
   // A trace starts: in the place kept for it, or in a free one.
   void start(bool in_kept_place);
   void end();          // a running trace ended

@@ -39,6 +39,11 @@ struct TraceParams {
   TraceParams sanitized() const;
 };
 
+// When a flow's round begins: with its first data (start), or when its
+// sender retransmits (retransmit: a connection in trouble, at the moment of
+// the trouble; with --repeat at most once an interval, else once).
+enum class Trigger : std::uint8_t { start, retransmit };
+
 // What the engine does for every flow.
 struct EngineConfig {
   TraceParams trace;                // for flows without parameters of their own
@@ -59,6 +64,7 @@ struct EngineConfig {
   // The runtime can let flows skip the queue (a conntrack mark its rules
   // match first): flows with no trace running are asked to (SkipChange).
   bool skip_marks = false;
+  Trigger trigger = Trigger::start;
 };
 
 // Which packets the engine traces when the queue hands it others too (with

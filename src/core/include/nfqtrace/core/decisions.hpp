@@ -46,6 +46,9 @@ struct SkipChange {
   FlowKey flow;
   bool skip = true;
   bool recheck = false;
+  // While it skips, copies of its packets come to on_logged (the runtime's
+  // NFLOG rule for watched connections): it waits for a retransmission.
+  bool watch = false;
 };
 
 // Input: what became of a SkipChange. Not applied, the flow keeps coming

@@ -48,6 +48,10 @@ class Engine {
   Verdict on_outgoing(const wire::TcpPacket& packet, const PacketMeta& meta, Instant now);
   // A packet from the peer of a traced connection (its ACKs, SACKs, FIN, RST).
   void on_peer_packet(const wire::TcpPacket& packet, Instant at);
+  // A copy of a packet the runtime's log caught: the peer's (as
+  // on_peer_packet), or an outgoing one of a flow watching for a
+  // retransmission (it passed the queue by: no verdict).
+  void on_logged(const wire::TcpPacket& packet, Instant at);
   // An ICMP/ICMPv6 error that quotes TCP. True when it answers a probe of
   // ours (then it is ours alone: the connection's own TCP need not see it).
   bool on_icmp(const wire::IcmpError& error, Instant at);
@@ -112,7 +116,11 @@ class Engine {
   // A SYN on the ports of a flow we knew: a new connection, traced afresh.
   void restart(const FlowKey& key, Instant now);
 
-  void set_skip(const FlowKey& key, Flow& flow, bool skip);
+  void set_skip(const FlowKey& key, Flow& flow, bool skip, bool watch = false);
+  // Notes data the flow sent; true when it had been sent before.
+  bool note_sent(Flow& flow, const wire::TcpPacket& packet);
+  // A watching flow retransmitted: its round is due (admitted, or in line).
+  void trigger(const FlowKey& key, Flow& flow, Instant now);
   void arm(const FlowKey& key, Flow& flow, FlowTimer which, Duration at);
   // Arms `which` at `at` unless it is pending earlier already.
   void arm_by(const FlowKey& key, Flow& flow, FlowTimer which, Duration at);

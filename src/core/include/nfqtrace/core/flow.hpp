@@ -6,11 +6,18 @@
 //            |      ^  \          |
 //            |      |   \         v
 //            +--> waiting --> admitted          (no room: --max-flows, --pps)
+//            |                  ^
+//            +--> watching -----+               (--trigger retransmit; back
+//                                                from resting when due)
 //
 //   any phase --FIN/RST--> closing --linger--> forgotten
 //
 // fresh: seen, never traced; its next data may start a round (or put it in
 //   line, or leave it out).
+// watching (--trigger retransmit): waits for its sender to retransmit, its
+//   packets past the queue and only copied to us; a retransmission admits
+//   it (or puts it in line). After a round it watches again once --repeat
+//   says the next is due.
 // waiting: a round is due and there is no room: it waits its turn, past the
 //   queue when it can. admitted: its turn came, a place is kept, its next
 //   packet starts the round.
@@ -38,7 +45,9 @@
 
 namespace nfqtrace::core {
 
-enum class Phase : std::uint8_t { fresh, unsampled, waiting, admitted, tracing, resting, closing };
+enum class Phase : std::uint8_t {
+  fresh, unsampled, watching, waiting, admitted, tracing, resting, closing
+};
 
 std::string_view to_string(Phase phase);
 // The transitions the diagram allows (closing is reachable from every
@@ -66,6 +75,7 @@ struct Flow {
 
   Phase phase = Phase::fresh;
   bool skipping = false;             // its packets bypass the queue
+  bool watched = false;              // ... and are copied to us (watching)
   std::shared_ptr<const TraceParams> params;  // the engine's, or the flow's own
   std::unique_ptr<Trace> trace;      // the round running now (tracing, closing)
   std::uint32_t rounds = 0;          // rounds started so far
@@ -78,6 +88,9 @@ struct Flow {
   // The last ACK the flow sent: a RST from the peer must fall near it (an
   // off-path sender cannot know it).
   std::optional<std::uint32_t> last_ack;
+  // Where its data has reached (the end of the furthest byte sent): data
+  // below it is a retransmission.
+  std::optional<std::uint32_t> sent_end;
   SentBytes sent;
   // What its rounds learned: a device shifting its sequence numbers, the
   // destination's distance, the path and its losses, the TTL the peer's

@@ -39,6 +39,11 @@ struct RuleSpec {
   // Connections whose conntrack mark has all these bits skip both chains
   // (their trace is over); 0: no such rule.
   std::uint32_t bypass_mark = 0;
+  // Connections whose mark has these bits as well skip the queue but have
+  // their outgoing packets (but SYN, FIN, RST, which still come through the
+  // queue) copied to `nflog_group`: they wait for a retransmission
+  // (--trigger retransmit). 0: no such rule.
+  std::uint32_t watch_mark = 0;
   bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
   // ICMP time-exceeded and destination-unreachable reaching this host go
   // through the queue too: those that answer our probes are ours alone, and
