@@ -199,6 +199,7 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
       if (config_.skip_marks) set_skip(key, f, true);
       break;
     case Phase::watching:
+      if (from == Phase::fresh) ++counters_.flows_watched;
       // Past the queue, its packets copied to us: it costs no verdict.
       if (config_.skip_marks) set_skip(key, f, true, /*watch=*/true);
       break;

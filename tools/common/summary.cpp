@@ -41,6 +41,12 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
       tool, tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
       e.icmp_unmatched() + r.icmp_unreadable.total(), e.peer_evidence, e.flows_skipped,
       e.flows_refused, e.flows_waited_past, r.probe_send_errors);
+  if (e.flows_watched > 0) {
+    text += fmt::format(
+        "{}: --trigger retransmit: {} connections watched, {} of their packets copied to us "
+        "past the queue, {} retransmissions seen, {} traces began with one\n",
+        tool, e.flows_watched, e.packets_logged, e.retransmissions, e.traces_triggered);
+  }
   std::vector<std::string> groups;
   add_group(groups, "ICMP naming no probe",
             {{"no_traced_flow", e.icmp_no_flow},

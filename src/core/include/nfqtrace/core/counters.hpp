@@ -32,6 +32,7 @@ struct EngineCounters {
   std::uint64_t flows_not_sampled = 0;   // left out by --sample
   std::uint64_t probes_deferred = 0;     // waited for the --pps budget
   std::uint64_t traces_from_stop_set = 0;  // began below TTL 1 (--stop-set)
+  std::uint64_t flows_watched = 0;       // waited for a retransmission (--trigger)
   std::uint64_t packets_logged = 0;      // copies of watched flows' packets (NFLOG)
   std::uint64_t retransmissions = 0;     // seen in flows waiting for one
   std::uint64_t traces_triggered = 0;    // rounds a retransmission began
