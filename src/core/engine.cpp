@@ -287,6 +287,7 @@ void Engine::start_round(const FlowKey& key, Flow& f, Instant now) {
   }
   from.seq_offset = f.seq_offset;
   from.known_distance = f.known_distance;
+  from.silence_margin = f.silence_margin;
   // The probes' lengths in a secret order: a Fisher-Yates shuffle.
   for (std::size_t i = 0; i < probe_length_count; ++i)
     from.probe_lengths[i] = static_cast<std::uint8_t>(i + 1);
@@ -327,17 +328,21 @@ void Engine::close_flow(const FlowKey& key, Flow& f, Instant now) {
 
 // --- rounds -----------------------------------------------------------------
 
-void Engine::take_replies(Flow& f) {
-  auto& replies = f.trace->new_replies();
+void Engine::take_replies(Trace& trace) {
+  auto& replies = trace.new_replies();
   for (HopEvent& hop : replies) outputs_.push(std::move(hop));
   replies.clear();
 }
 
 void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
   if (!f.trace) return;
-  take_replies(f);
+  take_replies(*f.trace);
   const std::optional<StopReason> reason = f.trace->finished();
-  if (!reason) return;
+  if (!reason) {
+    // Replies may have made a silence due sooner.
+    if (auto next = f.trace->next_expiry()) arm_by(key, f, FlowTimer::probe_expiry, *next);
+    return;
+  }
   end_round(f, *reason, now);
   admit_waiting(now);
   if (f.phase == Phase::closing) {
@@ -348,7 +353,7 @@ void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
 }
 
 void Engine::end_round(Flow& f, StopReason reason, Instant now) {
-  take_replies(f);
+  take_replies(*f.trace);
   TraceResult result = f.trace->result(reason, now);
   if (memory_) memory_->learn(result, now.mono);
   // What the round learned, for the flow's next ones.
@@ -358,6 +363,12 @@ void Engine::end_round(Flow& f, StopReason reason, Instant now) {
   std::optional<PathChange> change = f.history.add(result);
   result.loss_from_ttl = f.history.loss_from_ttl(result);
   result.return_hops = hops_travelled(f.peer_ttl);
+  // Probes taken for silent may still be answered, late, till --timeout.
+  const auto until = f.trace->last_expiry();
+  if (until && now.mono < *until && reason != StopReason::stopped) {
+    f.previous = std::move(f.trace);
+    f.previous_until = *until;
+  }
   f.trace.reset();
   f.timer(FlowTimer::probe_expiry).reset();
   outputs_.push(std::move(result));
@@ -604,8 +615,16 @@ void Engine::on_logged(const wire::TcpPacket& packet, Instant at) {
 bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   const wire::QuotedTcp& q = error.quote;
   auto it = flows_.find(FlowKey{q.src, q.dst, q.sport, q.dport});
-  if (it == flows_.end() || !it->second.trace) {
-    ++(it == flows_.end() ? counters_.icmp_no_flow : counters_.icmp_no_trace);
+  if (it == flows_.end()) {
+    ++counters_.icmp_no_flow;
+    return false;
+  }
+  Flow& f = it->second;
+  // The last round's probes taken for silent still wait for a late reply
+  // until their --timeout.
+  if (f.previous && f.previous_until <= at.mono) f.previous.reset();
+  if (!f.trace && !f.previous) {
+    ++counters_.icmp_no_trace;
     return false;
   }
   Reply reply;
@@ -623,10 +642,18 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
       ++counters_.icmp_bad_extensions;
     }
   }
-  const IcmpMatch match = it->second.trace->on_icmp(q, std::move(reply));
+  IcmpMatch match = IcmpMatch::no_probe;
+  if (f.trace) match = f.trace->on_icmp(q, reply);
+  if (match == IcmpMatch::no_probe && f.previous) {
+    match = f.previous->on_icmp(q, reply);
+    if (match == IcmpMatch::matched) late_reply(f);
+  }
   bool ours = true;
   switch (match) {
-    case IcmpMatch::matched: ++counters_.icmp_matched; break;
+    case IcmpMatch::matched:
+      ++counters_.icmp_matched;
+      if (f.trace) counters_.icmp_matched += f.trace->take_confirmed_earlier();
+      break;
     case IcmpMatch::pending:
       ++counters_.icmp_held;
       // Held for a shift not yet confirmed: a time-exceeded quoting the
@@ -640,8 +667,18 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
       break;
     case IcmpMatch::repeated: ++counters_.icmp_repeated; break;
   }
-  settle(it->first, it->second, at);
+  settle(it->first, f, at);
   return ours;
+}
+
+void Engine::late_reply(Flow& f) {
+  // Its round is over: the reply goes out on its own, marked late, and the
+  // flow's later rounds wait long enough for such a router.
+  for (const HopEvent& hop : f.previous->new_replies()) {
+    ++counters_.icmp_late;
+    f.silence_margin = std::max(f.silence_margin, hop.reply.rtt + hop.reply.rtt / 2);
+  }
+  take_replies(*f.previous);
 }
 
 void Engine::handle(const SkipApplied& applied, Instant now) {

@@ -15,6 +15,15 @@ std::string_view to_string(StopReason r) {
   return "unknown";
 }
 
+std::string_view to_string(Silence s) {
+  switch (s) {
+    case Silence::none: return "none";
+    case Silence::inferred: return "inferred";
+    case Silence::timeout: return "timeout";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(Mode m) { return m == Mode::dup ? "dup" : "mangle"; }
 
 std::string_view to_string(ReplyKind k) {

@@ -43,6 +43,7 @@ Trace::Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round
       start_(start),
       hops_(params.max_ttl),
       known_distance_(from.known_distance),
+      margin_floor_(from.silence_margin),
       probe_lengths_(from.probe_lengths),
       seq_offset_(from.seq_offset) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
@@ -116,7 +117,7 @@ std::uint8_t Trace::horizon() const {
 
 bool Trace::all_settled(std::uint8_t up_to_ttl) const {
   return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
-    return p.ttl > up_to_ttl || p.answered || p.expired;
+    return p.ttl > up_to_ttl || p.answered || p.expired || p.inferred;
   });
 }
 
@@ -124,7 +125,7 @@ bool Trace::first_pass_settled() const { return all_settled(params_.max_ttl); }
 
 bool Trace::all_settled_at(std::uint8_t ttl) const {
   return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
-    return p.ttl != ttl || p.answered || p.expired;
+    return p.ttl != ttl || p.answered || p.expired || p.inferred;
   });
 }
 
@@ -189,6 +190,8 @@ void Trace::add_probe(const Probe& probe) {
 }
 
 void Trace::record(std::uint8_t ttl, const Reply& reply) {
+  slowest_reply_ = std::max(slowest_reply_, reply.rtt);
+  highest_answered_ = std::max(highest_answered_, ttl);
   hops_[ttl - 1u].replies.push_back(reply);
   new_replies_.push_back(HopEvent{flow_, round_, ttl, reply});
 }
@@ -226,6 +229,8 @@ IcmpMatch Trace::answer(Probe& p, Reply reply, const QuoteDiff& diff, bool shift
   // A second reply to one probe proves nothing new.
   if (p.answered) return IcmpMatch::repeated;
   p.answered = true;
+  reply.late = p.inferred;
+  p.inferred = false;
   reply.rtt = reply.at.mono - p.sent;
   reply.changes = diff.fields;
   note_changes(diff, p.ttl);
@@ -257,6 +262,7 @@ IcmpMatch Trace::hold(const wire::QuotedTcp& q, const Reply& reply) {
       if (h.offset == offset) confirmed.push_back(std::move(h));
     held_.clear();  // the others named probes under shifts that did not hold
     for (Held& h : confirmed) answer(probes_[h.probe], std::move(h.reply), h.diff, true);
+    confirmed_earlier_ += confirmed.size() - 1;  // this reply's own is counted by the caller
     return IcmpMatch::matched;
   }
   return held ? IcmpMatch::pending : IcmpMatch::no_probe;
@@ -353,20 +359,49 @@ void Trace::on_retransmission(std::uint32_t seq, std::uint32_t end) {
   }
 }
 
+Duration Trace::silence_margin() const {
+  // Scheduling and timers: a reply is never taken for missing sooner.
+  constexpr Duration slack = std::chrono::milliseconds(10);
+  return std::max(3 * slowest_reply_, margin_floor_) + slack;
+}
+
 void Trace::expire(Duration now) {
+  const Duration margin = silence_margin();
   for (Probe& p : probes_) {
-    if (!p.answered && !p.expired && p.expires <= now) p.expired = true;
+    if (p.answered || p.expired) continue;
+    if (p.expires <= now) {
+      p.expired = true;
+      p.inferred = false;
+    } else if (!p.inferred && p.ttl < later_answer_ttl() && p.sent + margin <= now) {
+      // A nearer router's ICMP is no slower than a further one's (but
+      // under rate limiting, which the repeats absorb): it is silent.
+      p.inferred = true;
+    }
   }
   walk_back(now);
 }
 
+std::uint8_t Trace::later_answer_ttl() const {
+  return std::max(highest_answered_, destination_ttl_);
+}
+
 std::optional<Duration> Trace::next_expiry() const {
+  const Duration margin = silence_margin();
   std::optional<Duration> next;
   for (const Probe& p : probes_) {
     if (p.answered || p.expired) continue;
-    if (!next || p.expires < *next) next = p.expires;
+    Duration due = p.expires;
+    if (!p.inferred && p.ttl < later_answer_ttl()) due = std::min(due, p.sent + margin);
+    if (!next || due < *next) next = due;
   }
   return next;
+}
+
+std::optional<Duration> Trace::last_expiry() const {
+  std::optional<Duration> last;
+  for (const Probe& p : probes_)
+    if (!p.answered && (!last || *last < p.expires)) last = p.expires;
+  return last;
 }
 
 std::optional<StopReason> Trace::finished() const {
@@ -419,7 +454,19 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
     if (r.hops.size() >= shown) break;
     r.hops.push_back(h);
   }
-  for (std::size_t i = r.hops.size(); i < shown; ++i) r.hops.push_back(hops_[i]);
+  for (std::size_t i = r.hops.size(); i < shown; ++i) {
+    Hop hop = hops_[i];
+    if (hop.replies.empty() && hop.probes_sent > 0) {
+      bool inferred = false, waited = false;
+      for (const Probe& p : probes_) {
+        if (p.ttl != hop.ttl) continue;
+        inferred = inferred || p.inferred;
+        waited = waited || p.expired;
+      }
+      hop.silent = inferred ? Silence::inferred : waited ? Silence::timeout : Silence::none;
+    }
+    r.hops.push_back(std::move(hop));
+  }
 
   r.middleboxes = middleboxes_;
   std::stable_sort(r.middleboxes.begin(), r.middleboxes.end(),

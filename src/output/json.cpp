@@ -110,6 +110,7 @@ json reply_fields(const core::Reply& r) {
     j["changes"] = changes_json(r.changes);
   }
   if (!r.mpls.empty()) j["mpls"] = mpls_json(r.mpls);
+  if (r.late) j["late"] = true;
   return j;
 }
 
@@ -130,6 +131,7 @@ json trace_json(const core::TraceResult& t) {
              {"probes", h.probes_sent},
              {"answered", h.replies.size()},
              {"replies", replies}};
+    if (h.silent != core::Silence::none) hop["silent"] = std::string(core::to_string(h.silent));
     if (h.inferred_from) {
       hop["inferred_from"] =
           json{{"flow", flow_json(h.inferred_from->flow)}, {"round", h.inferred_from->round}};

@@ -210,6 +210,10 @@ const json* read_array(const json& object, std::string_view prefix, const char* 
 // so that an older peer's results read).
 bool read_reply_findings(const json& j, std::string_view path, core::Reply& r, Problems& problems) {
   bool ok = true;
+  if (const json* late = member(j, "late")) {
+    if (!late->is_boolean()) return problems.fail(join(path, "late"), "must be true or false");
+    r.late = late->get<bool>();
+  }
   if (const json* changes = read_array(j, path, "changes", problems, ok)) {
     for (std::size_t i = 0; i < changes->size(); ++i) {
       const json& name = (*changes)[i];
@@ -339,6 +343,10 @@ bool read_hop(const json& j, std::string_view path, core::Hop& out, Problems& pr
     if (!read_reply((*replies)[i], fmt::format("{}.replies[{}]", path, i), reply, problems))
       return false;
     hop.replies.push_back(reply);
+  }
+  if (member(j, "silent")) {
+    constexpr std::array silences{core::Silence::inferred, core::Silence::timeout};
+    if (!read_enum(j, path, "silent", silences, hop.silent, problems)) return false;
   }
   if (const json* from = member(j, "inferred_from")) {
     const std::string from_path = join(path, "inferred_from");

@@ -115,6 +115,8 @@ std::string trace_text(const core::TraceResult& t) {
     std::string line = fmt::format("{:3d} ", h.ttl);
     if (h.replies.empty()) {
       for (unsigned i = 0; i < std::max<unsigned>(h.probes_sent, 1); ++i) line += " *";
+      // Taken for silent without waiting: later TTLs answered first.
+      if (h.silent == core::Silence::inferred) line += "  [silent: later hops answered]";
     }
     // Like traceroute: an address, then the RTTs of the replies it sent.
     const wire::Address* last = nullptr;
@@ -123,7 +125,8 @@ std::string trace_text(const core::TraceResult& t) {
         line += fmt::format(" {}", r.addr.to_string());
         last = &r.addr;
       }
-      line += fmt::format("  {:.3f} ms{}{}", to_ms(r.rtt), unreachable_mark(r), mpls_text(r.mpls));
+      line += fmt::format("  {:.3f} ms{}{}{}", to_ms(r.rtt), unreachable_mark(r), r.late ? " (late)" : "",
+                          mpls_text(r.mpls));
     }
     if (!h.replies.empty() && h.replies.front().kind == core::ReplyKind::destination)
       line += "  [destination]";

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "nfqtrace/core/engine.hpp"
+#include "nfqtrace/output/format.hpp"
 #include "path_sim.hpp"
 
 using namespace std::chrono_literals;
@@ -231,23 +232,66 @@ TEST(DupTrace, ReorderedRepliesAreAttributedToTheirOwnProbes) {
       EXPECT_EQ(r.addr.to_string(), three_routers().routers[static_cast<std::size_t>(ttl - 1)]);
 }
 
-TEST(DupTrace, LateReplyAfterTimeoutStillCountsForItsProbe) {
+TEST(DupTrace, ASilentHopCostsRoundTripsNotTheTimeoutOnceLaterHopsAnswered) {
   Path path = three_routers();
-  path.silent = {3};  // keeps the trace open until the second pass expires
+  path.silent = {2};
+  path.per_hop = 5ms;  // RTT 40 ms to the peer
   core::Engine engine(config());
   Network net(engine, path, client_flow());
-  net.stream(1, 0ms);
-  // Hold TTL 2's reply to the first pass past its 1 s timeout.
-  for (auto& p : net.in_flight())
-    if (p.icmp && p.when == 4ms) p.when = 1005ms;
-  net.stream(300, 10ms);
+  net.stream(100, 10ms);
   ASSERT_EQ(net.traces.size(), 1u);
-  const auto& hop2 = net.traces[0].hops[1];
-  ASSERT_EQ(hop2.replies.size(), 3u);
-  int late = 0;
-  for (const auto& r : hop2.replies) late += r.rtt == 1005ms;
-  EXPECT_EQ(late, 1);
-  EXPECT_EQ(addrs(hop2), std::vector<std::string>(3, "10.0.2.1"));
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  EXPECT_TRUE(t.hops[1].replies.empty());
+  EXPECT_EQ(t.hops[1].silent, core::Silence::inferred);
+  // The destination answers in 40 ms; the second pass leaves with the next
+  // packet and is taken for silent 3 round trips (of the slowest reply)
+  // plus 10 ms later: within 3 RTT + 50 ms of the first packet... plus that
+  // one more round trip and packet gap.
+  EXPECT_LE(t.end.mono - t.start.mono, 4 * 40ms + 10ms + 10ms);
+  EXPECT_EQ(output::trace_json(t)["hops"][1]["silent"], "inferred");
+}
+
+TEST(DupTrace, NothingBeyondAnsweredStillWaitsTheTimeout) {
+  Path path = three_routers();
+  path.silent = {3};
+  path.peer_answers = false;
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(400, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_EQ(net.traces[0].reason, StopReason::gaplimit);
+  EXPECT_EQ(net.traces[0].hops[2].silent, core::Silence::timeout);
+  EXPECT_GE(net.traces[0].end.mono - net.traces[0].start.mono, 1s);
+}
+
+TEST(DupTrace, ALateReplyIsWrittenMarkedLateAndTheNextRoundWaitsForIt) {
+  Path path = three_routers();
+  path.slow_icmp[2] = 300ms;  // its ICMP comes 300 ms late: within --timeout
+  auto c = config();
+  c.trace.repeat = 2s;
+  core::Engine engine(c);
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);  // 1 s: round 1, and its late replies
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_TRUE(net.traces[0].hops[1].replies.empty()) << "taken for silent";
+  EXPECT_EQ(net.traces[0].hops[1].silent, core::Silence::inferred);
+  std::vector<core::HopEvent> late;
+  for (const auto& h : net.hops)
+    if (h.reply.late) late.push_back(h);
+  ASSERT_EQ(late.size(), 3u) << "each probe's reply, as it came";
+  for (const auto& h : late) {
+    EXPECT_EQ(h.ttl, 2);
+    EXPECT_EQ(h.round, 1u);
+    EXPECT_EQ(h.reply.addr.to_string(), "10.0.2.1");
+    EXPECT_EQ(output::hop_json(h)["late"], true);
+  }
+  EXPECT_EQ(engine.counters().icmp_late, 3u);
+  // Round 2 waits long enough for that router.
+  net.stream(300, 10ms);
+  ASSERT_EQ(net.traces.size(), 2u);
+  EXPECT_EQ(net.traces[1].hops[1].replies.size(), 3u);
+  EXPECT_EQ(net.traces[1].hops[1].silent, core::Silence::none);
 }
 
 TEST(DupTrace, RoutersQuotingTheWholeProbeMatchToo) {
@@ -1040,10 +1084,15 @@ TEST(Admission, AFlowLetBackAfterALongWaitIsNotTakenForIdleBeforeItsNextPacket) 
   auto c = skip_finished_config();
   c.max_flows = 1;
   c.idle_timeout = 2s;
-  c.trace.timeout = 3s;  // a's silent hop keeps its trace, and the others waiting, 3 s
+  c.trace.timeout = 3s;
+  c.trace.ttl_repeat = 1;
   core::Engine engine(c);
+  // Nothing answers beyond a's first hop: its trace waits its 3 s timeout
+  // (a silence taken from later answers would end it sooner), and the
+  // others wait with it.
   Path slow = three_routers();
-  slow.silent = {2};
+  slow.silent = {2, 3};
+  slow.peer_answers = false;
   Network a(engine, slow, client_flow());
   Network b(engine, three_routers(), other_flow(50020));
   Network d(engine, three_routers(), other_flow(50021));

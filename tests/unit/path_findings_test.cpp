@@ -248,6 +248,12 @@ TEST_P(Findings, ASequenceShiftingFirewallHidesNoRouterAndIsReported) {
   EXPECT_EQ(j["rewrites"][0]["first_seen_ttl"], 2);
   // Each hop's replies have the RTTs of their own probes.
   for (const auto& r : t.hops[3].replies) EXPECT_EQ(r.rtt, 8ms);
+  // Every router reply counts as matched, those held until the shift was
+  // confirmed too.
+  std::uint64_t icmp_replies = 0;
+  for (const auto& hop : t.hops)
+    for (const auto& r : hop.replies) icmp_replies += r.kind != core::ReplyKind::destination;
+  EXPECT_EQ(engine.counters().icmp_matched, icmp_replies);
 }
 
 TEST_P(Findings, AShiftFoundInOneRoundMatchesAtOnceInTheNext) {

@@ -44,6 +44,7 @@ struct Path {
   // are translated back, as such devices do).
   std::map<int, std::function<void(testpkt::Buf&)>> rewrite_after;
   std::map<int, std::vector<testpkt::Label>> mpls_at;  // routers reporting a label stack
+  std::map<int, Duration> slow_icmp;  // routers whose ICMP comes this much later
   // Beyond hop `lossy_after`, each exchange is lost with this probability.
   int lossy_after = 0;
   double loss = 0;
@@ -224,6 +225,7 @@ class Network {
       if (path_.silent.count(ttl)) return;
       Pending p;
       p.when = now_ + 2 * ttl * path_.per_hop;
+      if (auto slow = path_.slow_icmp.find(ttl); slow != path_.slow_icmp.end()) p.when += slow->second;
       const std::string& router = path_.routers[static_cast<std::size_t>(ttl - 1)];
       if (v6) p.router = router;
       p.bytes = testpkt::icmp_error(seen, v6 ? "" : router, path_.quote_bytes);

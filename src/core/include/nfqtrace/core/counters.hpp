@@ -20,6 +20,7 @@ struct EngineCounters {
   std::uint64_t icmp_no_trace = 0;       // a flow between its traces
   std::uint64_t icmp_no_probe = 0;       // no probe with that sequence, length, IP ID
   std::uint64_t icmp_repeated = 0;       // a second reply to an answered probe
+  std::uint64_t icmp_late = 0;           // answered a TTL taken for silent
   std::uint64_t icmp_held = 0;           // named probes under a shift not yet confirmed
   std::uint64_t icmp_unconfirmed = 0;    // ... and their shift never was (at the round's end)
   std::uint64_t icmp_bad_extensions = 0; // RFC 4884 extensions that did not read

@@ -108,7 +108,10 @@ class Engine {
   // Hands out the round's new replies, and ends the round if it is over.
   void settle(const FlowKey& key, Flow& flow, Instant now);
   // The round's replies not yet handed out become HopEvents.
-  void take_replies(Flow& flow);
+  void take_replies(Trace& trace);
+  // A reply to the last round, after it ended: out on its own, and the
+  // flow's margin for silence grows.
+  void late_reply(Flow& flow);
   // Ends the running round: its last replies and its result go out, and its
   // place is free.
   void end_round(Flow& flow, StopReason reason, Instant now);

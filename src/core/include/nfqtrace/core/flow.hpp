@@ -78,6 +78,10 @@ struct Flow {
   bool watched = false;              // ... and are copied to us (watching)
   std::shared_ptr<const TraceParams> params;  // the engine's, or the flow's own
   std::unique_ptr<Trace> trace;      // the round running now (tracing, closing)
+  // The last round, while probes it took for silent may still be answered
+  // (till their --timeout, `previous_until`): a late reply is still its.
+  std::unique_ptr<Trace> previous;
+  Duration previous_until{0};
   std::uint32_t rounds = 0;          // rounds started so far
   Duration round_started{0};
   Duration last_seen{0};
@@ -99,6 +103,7 @@ struct Flow {
   std::uint8_t known_distance = 0;
   PathHistory history;
   std::uint8_t peer_ttl = 0;
+  Duration silence_margin{0};  // grown by late replies
 
   std::optional<Duration>& timer(FlowTimer which) { return timers[static_cast<std::size_t>(which)]; }
   // Its next round is due (with --repeat, one interval after the last began).

@@ -31,6 +31,9 @@ struct Reply {
   std::uint8_t reply_ttl = 0;   // TTL the reply arrived with (0 = unknown)
   std::uint8_t quoted_ttl = 0;  // TTL left in the quoted probe (ICMP only)
   FieldSet changes;             // what the path changed in the probe (ICMP only)
+  // It came after its TTL had been taken for silent (later TTLs had
+  // answered and the margin had passed), within --timeout all the same.
+  bool late = false;
   std::vector<wire::MplsEntry> mpls;  // the label stack the router reported, if any
 };
 
@@ -47,6 +50,11 @@ struct InferredFrom {
   bool operator==(const InferredFrom&) const = default;
 };
 
+// Why a TTL with no reply is silent: its probes waited --timeout, or later
+// TTLs answered and the replies' own round trips said it would have too.
+enum class Silence : std::uint8_t { none, inferred, timeout };
+std::string_view to_string(Silence s);
+
 struct Hop {
   std::uint8_t ttl = 0;
   std::uint8_t probes_sent = 0;
@@ -54,6 +62,7 @@ struct Hop {
   // Set when the flow did not probe this TTL: --stop-set took the hop from
   // a recent trace that met the same router further up.
   std::optional<InferredFrom> inferred_from;
+  Silence silent = Silence::none;  // why, when `replies` is empty
 };
 
 // A field the path changed in the probes, the first time (the lowest TTL)

@@ -31,6 +31,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "nfqtrace/core/config.hpp"
@@ -55,6 +56,9 @@ struct Probe {
   Duration expires{0};
   bool answered = false;
   bool expired = false;
+  // Taken for silent before its timeout: later TTLs answered, and the
+  // margin their round trips give passed (its reply may still come, late).
+  bool inferred = false;
   bool retransmitted = false;  // mangle: the sender resent its bytes
   SentHeader header;           // as it left, for what the quotes show
 };
@@ -70,6 +74,7 @@ struct RoundStart {
   std::optional<std::uint8_t> start_ttl;
   std::optional<std::uint32_t> seq_offset;  // a sequence shift confirmed before
   std::uint8_t known_distance = 0;          // where an earlier round found the destination
+  Duration silence_margin{0};  // at least this long before a TTL is taken for silent
   // The payload lengths of dup probes in the order they are sent: a
   // permutation of 1..probe_length_count.
   std::array<std::uint8_t, probe_length_count> probe_lengths{};
@@ -112,6 +117,9 @@ class Trace {
   const std::optional<std::uint32_t>& seq_offset() const { return seq_offset_; }
   // Replies still held for an unconfirmed shift.
   std::size_t held_replies() const { return held_.size(); }
+  // Replies held earlier and matched since the last call, when a shift was
+  // confirmed.
+  std::size_t take_confirmed_earlier() { return std::exchange(confirmed_earlier_, 0); }
   // The peer's SACK block [left, right): evidence that a probe reached it.
   bool on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
                     Instant at, std::uint8_t reply_ttl);
@@ -121,7 +129,8 @@ class Trace {
   // The sender sent bytes [seq, end) again (mangle: a lost original).
   void on_retransmission(std::uint32_t seq, std::uint32_t end);
 
-  // Probes whose reply is overdue at `now` count as unanswered.
+  // Probes whose reply is overdue at `now` count as unanswered: at
+  // --timeout, or sooner once later TTLs answered and the margin passed.
   void expire(Duration now);
   void close() { closing_ = true; }  // the flow ended: no more probes
 
@@ -131,6 +140,12 @@ class Trace {
 
   // When the earliest unanswered probe is overdue, if any is out.
   std::optional<Duration> next_expiry() const;
+  // When its last probe's --timeout is over: till then a late reply counts.
+  std::optional<Duration> last_expiry() const;
+  // How long after a probe left, with later TTLs answered, its TTL is taken
+  // for silent: 3 round trips of the slowest reply so far, or what late
+  // replies in earlier rounds showed, plus time for scheduling.
+  Duration silence_margin() const;
   // Replies matched since the caller last took them, for streaming.
   std::vector<HopEvent>& new_replies() { return new_replies_; }
 
@@ -142,6 +157,8 @@ class Trace {
   std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
   void record(std::uint8_t ttl, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
+  // Below this TTL, later ones (or the destination) answered.
+  std::uint8_t later_answer_ttl() const;
   // Stop set: steps the backward walk on as far as the replies allow.
   void walk_back(Duration now);
   void take_over_below(const PathMemory::Known& known);
@@ -175,6 +192,9 @@ class Trace {
   std::vector<HopEvent> new_replies_;
 
   std::uint8_t known_distance_ = 0;  // from earlier rounds
+  Duration margin_floor_{0};          // from late replies in earlier rounds
+  Duration slowest_reply_{0};         // the longest round trip of this round's replies
+  std::uint8_t highest_answered_ = 0; // the highest TTL that answered
   std::array<std::uint8_t, probe_length_count> probe_lengths_{};
   // Sequence shift: confirmed (now or earlier), and the lowest TTL whose
   // quote showed it this round; the replies held meanwhile, oldest first.
@@ -187,6 +207,7 @@ class Trace {
     QuoteDiff diff;
   };
   std::vector<Held> held_;
+  std::size_t confirmed_earlier_ = 0;
   std::vector<Middlebox> middleboxes_;
   std::optional<Nat> nat_;
 };

@@ -17,7 +17,10 @@ namespace nfqtrace::sys {
 struct QueueOptions {
   std::uint16_t queue_id = 0;
   std::uint32_t max_len = 10000;    // NFQA_CFG_QUEUE_MAXLEN
-  std::uint32_t copy_range = 256;   // bytes of each packet copied to us
+  // Bytes of each packet copied to us: the headers and payload the probes
+  // copy, and a whole ICMP error with its RFC 4884 extensions (an ICMPv6
+  // error fits in 1280 bytes; an ICMPv4 one in 576).
+  std::uint32_t copy_range = 1280;
   bool fail_open = true;            // NFQA_CFG_F_FAIL_OPEN: accept when full
   bool gso = true;                  // NFQA_CFG_F_GSO: GSO packets unsegmented
 };
