@@ -33,6 +33,27 @@
 # (reached, 3 probes per ttl, equal to traceroute -T), IPv4 and IPv6; and,
 # with --repeat 3, one such RST between two rounds must not stop the rounds.
 # SKIP_FORGED_TCP=1 leaves the TCP phases out.
+#
+# Then a flood that quotes consistently shifted numbers with guessed IP IDs,
+# aimed at the learning of sequence-shifting firewalls (issue 10, item 1: a
+# quote naming no probe is held under the shift that would make it name one,
+# with the same IP length, IPv4 ID and quoted payload, until replies for two
+# different probes agree). The forger in r2 sniffs the traced connection's
+# data segments (it sees the sequence number on the wire, as an on-path
+# observer would: the probes copy bytes of the first data segment) and sends
+# 4000 time-exceeded errors in 3 s from 203.0.113.77 / 2001:db8:ffff::77
+# that quote the flow with that segment's sequence number, kept for the
+# whole flood, + one constant random shift + a sweep of -64..64, so that every
+# quote sits where a probe would be, shifted alike; IP lengths of
+# probes with 1..16 payload bytes in turn, random IP IDs and 8-byte quotes
+# (IPv4), or the whole made-up packet with the flow's TCP header and random
+# payload bytes (IPv6). Checks, IPv4 then IPv6: the trace equals traceroute
+# -T (the silent ttl 3 stays silent), is reached with 3 probes per ttl, has
+# no "rewrites" and no reply listing tcp.seq in its changes; the fake
+# address appears nowhere in the output; replies matched (summary) = the
+# trace's ICMP replies; the upload's sha256 matches, no rule is left.
+# Harness: the forger saw the flow and sent everything while nfqtrace ran,
+# >= 90% of the messages reached the client.
 # Usage: bash test_forged_icmp.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
 net_init forged_icmp
@@ -237,8 +258,69 @@ repeat_phase() {
   bg_stop "upload-server-$port"
 }
 
+# shift_phase FAM PORT: the flood of consistently shifted quotes (see the top).
+SHIFT_FAKE4=203.0.113.77 SHIFT_FAKE6=2001:db8:ffff::77 SHIFT_COUNT=4000 SHIFT_SWEEP=64
+shift_phase() {
+  local fam=$1 port=$2 name="nfq-shifted$1" tool=iptables proto=icmp
+  local fake=$SHIFT_FAKE4; [[ $fam == 6 ]] && fake=$SHIFT_FAKE6 tool=ip6tables proto=icmpv6
+  local src dst data="$NET_TMP/data-$name.bin" sport offset seed label="IPv$fam shifted flood"
+  src=$(net_client_addr "$fam") dst=$(net_server_addr "$fam")
+  offset=$(( (RANDOM << 17 | RANDOM << 2 | RANDOM & 3) & 0xffffffff )) seed=$((RANDOM * 32768 + RANDOM))
+  section "$label: nfqtrace on the client (--dport $port), 256 KiB upload, shifted quotes from $fake"
+  make_data "$data" 256
+  upload_server "$SRV" "$fam" "$port"
+  ns_exec "$CLI" "$tool" -A INPUT -p "$proto" -s "$fake" -m comment --comment shifted-in
+  start_held_upload "$name" "$fam" "$port" "$data" 0.25 \
+    --dport "$port" --mode dup --count 1 --format json --timeout 4
+  sport=$FLOW_SPORT
+  log "flow $src:$sport -> $dst:$port; from r2: $SHIFT_COUNT time-exceeded in $FLOOD_S s quoting the first data segment's sequence number + $offset + (-$SHIFT_SWEEP..$SHIFT_SWEEP), seed $seed"
+  bg_start "forge-$name" ip netns exec "$ATTACKER" "$FORGE" shifted "$fam" "$fake" "$src" "$src" "$dst" "$sport" "$port" \
+    $SHIFT_COUNT $FLOOD_S "$seed" "$offset" $SHIFT_SWEEP 1 16 first
+  sleep 0.3   # its packet socket is open: the first data segment is not missed
+  release_upload "$name"
+  check "the forger saw the flow and sent everything (exit 0)" bg_wait "forge-$name" 30
+  check "nfqtrace still running when the flood ended (harness: it saw all of it)" bg_running "$name"
+  show_file "forger" "${BG_OUT[forge-$name]}" 5
+  show_file "forger stderr" "${BG_ERR[forge-$name]}" 5
+  check_nfqtrace_exit "$name" 30
+  local forged_in; forged_in=$(counter "$CLI" "$fam" shifted-in)
+  check "no nfqtrace rule left in the client" no_nfqtrace_rules "$CLI"
+  check "upload client exits 0 (the connection was not hurt)" bg_wait "up-$name" 30
+  check "upload arrived complete" upload_wait "$port" 1 $((256 * 1024)) 10
+  check "upload sha256 matches end to end" test "$(upload_received_shas "$port")" = "$(sha_of "$data")"
+
+  section "$label: reference and comparison"
+  reference_trace client "$fam" "$port" "$NET_TMP/tr-$name"
+  check_one_trace "$name" "$label trace" "$NET_TMP/tr-$name" dup "$src" "$dst" "$port" "$sport"
+  local out=${BG_OUT[$name]} err=${BG_ERR[$name]} rec
+  show_file "nfqtrace stderr" "$err" 10
+  rec=$(trace_records "$out" | head -n1)
+  [[ -n $rec ]] || rec='{"hops":[]}'   # (the checks above said so already)
+  check "$label: 3 probes sent to every ttl up to the server (got $(jq -c '[.hops[].probes]' <<<"$rec"))" \
+    json_true "$rec" '[.hops[].probes] | length > 0 and all(. == 3)'
+  check "$label: $fake appears nowhere in nfqtrace's output" no_fake_addr "$out" "$fake"
+  check "$label: no rewrites (got $(jq -c '.rewrites' <<<"$rec"))" json_true "$rec" '(.rewrites // []) == []'
+  check "$label: no reply lists tcp.seq in its changes" \
+    json_true "$rec" '[.hops[].replies[] | select((.changes // []) | index("tcp.seq"))] | length == 0'
+  local sent f_start f_end t_end matched icmp_replies
+  read -r _ _ sent _ _ _ f_start _ f_end < <(head -n1 "${BG_OUT[forge-$name]}")
+  t_end=$(epoch_of "$(jq -r '.end // empty' <<<"$rec")" 2>/dev/null || echo 0)
+  check "$label: the flood began before the trace ended (harness; flood ${f_start:-?}..${f_end:-?}, trace end $t_end)" \
+    awk -v fs="${f_start:-0}" -v te="$t_end" 'BEGIN { exit !(fs > 0 && fs < te) }'
+  log "sent ${sent:-?}, reached the client $forged_in; nfqtrace: $(grep -m1 -oE '[0-9]+ replies matched, [0-9]+ ICMP unmatched' "$err" || true)"
+  echo "  $(grep -m1 '^nfqtrace: refused:' "$err" || echo '(no refused line)')"
+  check "$label: the forged messages reached the client (counter $forged_in >= 90% of ${sent:-?} sent)" \
+    test "$forged_in" -ge $(( ${sent:-1} * 9 / 10 )) -a "${sent:-0}" -gt 0
+  matched=$(summary_count "$err" "replies matched")
+  icmp_replies=$(jq '[.hops[].replies[] | select(.kind != "destination")] | length' <<<"$rec")
+  check "$label: replies matched (${matched:-?}) = the trace's ICMP replies ($icmp_replies)" test "${matched:-x}" = "$icmp_replies"
+  bg_stop "upload-server-$port"
+}
+
 phase icmp 4 5104
 phase icmp 6 5106
+shift_phase 4 5404
+shift_phase 6 5406
 if [[ ${SKIP_FORGED_TCP:-0} != 1 ]]; then
   phase tcp 4 5204
   phase tcp 6 5206

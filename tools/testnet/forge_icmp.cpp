@@ -10,8 +10,25 @@
 //   forge tcp 4|6 FROM TO SPORT DPORT COUNT SECONDS SEED
 //     COUNT segments FROM:SPORT -> TO:DPORT, RST and FIN+ACK in turn, random
 //     sequence and acknowledgment numbers, spread over SECONDS.
+//   forge shifted 4|6 FAKE_FROM TO QSRC QDST SPORT DPORT COUNT SECONDS SEED SHIFT SWEEP
+//         [LEN_MIN LEN_MAX [current|first]]
+//     A flood that looks like a sequence-shifting firewall's routers: sniffs
+//     the flow QSRC:SPORT -> QDST:DPORT on this host's interfaces (a packet
+//     socket; waits up to 10 s for its first data segment), then sends COUNT
+//     ICMP time-exceeded errors over SECONDS that quote it with the sequence
+//     number the forger last saw on the wire (the end of the newest data
+//     segment, or with "first" the first segment's start) + SHIFT + k, k
+//     sweeping -SWEEP..SWEEP; IP lengths of probes with LEN_MIN..LEN_MAX
+//     (default 1..16) payload bytes, in turn; random IP IDs (IPv4, 8-byte
+//     quotes: ports and sequence number) or the whole made-up packet with
+//     random payload bytes (IPv6: the flow's TCP header as sniffed, its flow
+//     label). Prints "sent shifted N errors E start T0 end T1" and a line on
+//     what it saw of the flow.
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -320,8 +337,183 @@ int forge_tcp(int argc, char** argv) {
   return errors == 0 ? 0 : 1;
 }
 
+namespace {
+
+// What the forger sees of the flow on the wire (client -> server).
+struct Sniffed {
+  bool seen = false;
+  std::uint32_t first_seq = 0;  // start of the first data segment
+  std::uint32_t end = 0;        // end of the newest data (highest seq + length)
+  Buf tcp_header;               // the first data segment's TCP header, options included
+  std::uint32_t flow_label = 0; // IPv6
+  bool df = true;               // IPv4
+  long segments = 0;
+};
+
+std::uint16_t get16(const std::uint8_t* p) { return static_cast<std::uint16_t>(std::uint32_t{p[0]} << 8 | p[1]); }
+std::uint32_t get32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
+
+// One packet from the packet socket (starting at its IP header): a data
+// segment of the flow updates what we know.
+void sniff_one(const std::uint8_t* p, std::size_t n, Sniffed& s) {
+  std::size_t l4 = 0, l4_len = 0;
+  if (a.fam == 4) {
+    if (n < 20 || (p[0] >> 4) != 4 || p[9] != 6) return;
+    const std::size_t ihl = std::size_t{p[0] & 0x0fu} * 4;
+    const std::size_t total = get16(p + 2);
+    if (ihl < 20 || total < ihl || total > n || (get16(p + 6) & 0x1fff) != 0) return;
+    if (std::memcmp(p + 12, &a.qsrc4, 4) != 0 || std::memcmp(p + 16, &a.qdst4, 4) != 0) return;
+    l4 = ihl;
+    l4_len = total - ihl;
+  } else {
+    if (n < 40 || (p[0] >> 4) != 6 || p[6] != 6) return;
+    const std::size_t plen = get16(p + 4);
+    if (40 + plen > n) return;
+    if (std::memcmp(p + 8, &a.qsrc6, 16) != 0 || std::memcmp(p + 24, &a.qdst6, 16) != 0) return;
+    l4 = 40;
+    l4_len = plen;
+  }
+  const std::uint8_t* t = p + l4;
+  if (l4_len < 20 || get16(t) != a.sport || get16(t + 2) != a.dport) return;
+  const std::size_t doff = (std::size_t{t[12]} >> 4) * 4;
+  if (doff < 20 || doff > l4_len || doff == l4_len) return;  // no data
+  const std::uint32_t seq = get32(t + 4);
+  const auto len = static_cast<std::uint32_t>(l4_len - doff);
+  ++s.segments;
+  if (!s.seen) {
+    s.seen = true;
+    s.first_seq = seq;
+    s.end = seq + len;
+    s.tcp_header.assign(t, t + doff);
+    if (a.fam == 4) s.df = (get16(p + 6) & 0x4000) != 0;
+    else s.flow_label = get32(p) & 0xfffff;
+    return;
+  }
+  // Later than what we have (modulo 2^32): the connection went on.
+  if (static_cast<std::int32_t>(seq + len - s.end) > 0) s.end = seq + len;
+}
+
+// Reads what is waiting on the packet socket, waiting up to TIMEOUT_MS for
+// the first of it.
+void sniff(int fd, Sniffed& s, int timeout_ms) {
+  static std::vector<std::uint8_t> buf(1 << 17);
+  pollfd pfd{fd, POLLIN, 0};
+  if (poll(&pfd, 1, timeout_ms) <= 0) return;
+  for (;;) {
+    const ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) return;
+    sniff_one(buf.data(), static_cast<std::size_t>(n), s);
+  }
+}
+
+// The quote of a made-up probe: the flow's header, sequence number SEQ,
+// PAYLOAD_LEN random payload bytes; an RFC 792 quote (8 bytes of TCP) on
+// IPv4, the whole packet on IPv6.
+Buf shifted_quote(const Sniffed& s, std::uint32_t seq, std::size_t payload_len) {
+  Buf tcp = s.tcp_header;
+  put32(tcp, 4, seq);
+  put16(tcp, 16, rnd(0, 0xffff));  // checksum: whatever
+  Buf payload(payload_len);
+  for (auto& x : payload) x = rnd8(0, 255);
+  const std::size_t plen = tcp.size() + payload_len;
+  if (a.fam == 4) {
+    Buf h = ip4_header(plen);  // random IP ID
+    put16(h, 6, s.df ? 0x4000 : 0);
+    h[8] = 1;                  // what a router that drops it on expiry quotes
+    put16(h, 10, 0);
+    put16(h, 10, fold(sum16(h.data(), 20)));
+    tcp.resize(8);
+    return cat(h, tcp);
+  }
+  Buf h = ip6_header(plen);
+  put32(h, 0, (6u << 28) | s.flow_label);
+  h[7] = 1;
+  return cat(cat(h, tcp), payload);
+}
+
+}  // namespace
+
+// forge shifted ...: a flood quoting consistently shifted sequence numbers.
+int forge_shifted(int argc, char** argv) {
+  if (argc != 14 && argc != 16 && argc != 17) {
+    std::fprintf(stderr,
+                 "usage: %s shifted 4|6 FAKE_FROM TO QSRC QDST SPORT DPORT COUNT SECONDS SEED SHIFT SWEEP "
+                 "[LEN_MIN LEN_MAX [current|first]]\n", argv[0]);
+    return 2;
+  }
+  a.fam = std::atoi(argv[2]);
+  if ((a.fam != 4 && a.fam != 6) || !parse(a.fam, argv[3], a.from4, a.from6) ||
+      !parse(a.fam, argv[4], a.to4, a.to6) || !parse(a.fam, argv[5], a.qsrc4, a.qsrc6) ||
+      !parse(a.fam, argv[6], a.qdst4, a.qdst6)) {
+    std::fprintf(stderr, "forge: bad family or address\n");
+    return 2;
+  }
+  a.sport = static_cast<std::uint16_t>(std::atoi(argv[7]));
+  a.dport = static_cast<std::uint16_t>(std::atoi(argv[8]));
+  const long count = std::atol(argv[9]);
+  const double seconds = std::atof(argv[10]);
+  rng.seed(std::strtoull(argv[11], nullptr, 0));
+  const auto shift = static_cast<std::uint32_t>(std::strtoul(argv[12], nullptr, 0));
+  const long sweep = std::atol(argv[13]);
+  long len_min = 1, len_max = 16;
+  if (argc >= 16) { len_min = std::atol(argv[14]); len_max = std::atol(argv[15]); }
+  const bool from_first = argc == 17 && std::strcmp(argv[16], "first") == 0;
+  if (count < 1 || sweep < 0 || len_min < 1 || len_max < len_min || len_max > 1000) {
+    std::fprintf(stderr, "forge: bad count, sweep or lengths\n");
+    return 2;
+  }
+
+  const RawSender out;
+  if (out.fd < 0) { std::perror("forge: socket"); return 1; }
+  const int snoop = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_ALL));
+  if (snoop < 0) { std::perror("forge: packet socket"); return 1; }
+  Sniffed s;
+  timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (int waited = 0; !s.seen && waited < 100; ++waited) sniff(snoop, s, 100);
+  if (!s.seen) {
+    std::fprintf(stderr, "forge: no data segment of the flow seen within 10 s\n");
+    return 3;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  const double start = wall();
+  const long span = 2 * sweep + 1, lengths = len_max - len_min + 1;
+  long sent = 0, errors = 0;
+  for (long i = 0; i < count; ++i) {
+    const double at = seconds * static_cast<double>(i) / static_cast<double>(count);
+    const auto whole = static_cast<time_t>(at);
+    timespec due = t0;
+    due.tv_sec += whole;
+    due.tv_nsec += static_cast<long>((at - static_cast<double>(whole)) * 1e9);
+    if (due.tv_nsec >= 1000000000L) { due.tv_sec++; due.tv_nsec -= 1000000000L; }
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nullptr);
+    sniff(snoop, s, 0);  // what the connection sent meanwhile
+
+    const std::uint32_t base = from_first ? s.first_seq : s.end;
+    const auto k = static_cast<std::uint32_t>(i % span - sweep);  // -SWEEP..SWEEP, mod 2^32
+    const auto payload_len = static_cast<std::size_t>(len_min + i % lengths);
+    const Buf pkt = finish(icmp(te(), 0, shifted_quote(s, base + shift + k, payload_len)));
+    if (!out.send(pkt)) {
+      if (++errors <= 3) std::fprintf(stderr, "forge: sendto (%zu bytes): %s\n", pkt.size(), std::strerror(errno));
+      continue;
+    }
+    ++sent;
+  }
+  const double end = wall();
+  std::printf("sent shifted %ld errors %ld start %.6f end %.6f\n", sent, errors, start, end);
+  std::printf("  flow seen: first data seq %u, last sequence number %u, %ld data segments, tcp header %zu bytes; "
+              "quoted: %s + %u (shift) + k, k in -%ld..%ld, payload %ld..%ld bytes\n",
+              s.first_seq, s.end, s.segments, s.tcp_header.size(), from_first ? "first seq" : "last sequence number",
+              shift, sweep, sweep, len_min, len_max);
+  close(snoop);
+  return errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "tcp") == 0) return forge_tcp(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "shifted") == 0) return forge_shifted(argc, argv);
   if (argc != 12) {
     std::fprintf(stderr, "usage: %s 4|6 FAKE_FROM TO QSRC QDST SPORT DPORT VALID MALFORMED SECONDS SEED\n", argv[0]);
     return 2;
