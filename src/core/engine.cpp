@@ -113,14 +113,14 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
       if (f.phase == Phase::closing && !f.trace) flows_.erase(key);
       return;
     case FlowTimer::next_round:
-      if (f.phase == Phase::resting && f.skipping && f.round_due(now.mono)) {
+      if (f.phase == Phase::resting && f.skip != Skip::none && f.round_due(now.mono)) {
         f.last_seen = now.mono;
         // Its next round begins with its next retransmission, or with its
         // next packet: it comes back to us.
         if (config_.trigger == Trigger::retransmit) {
           enter(key, f, Phase::watching, now);
         } else {
-          set_skip(key, f, false);
+          set_skip(key, f, Skip::none);
         }
       }
       return;
@@ -129,12 +129,12 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
 
 void Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
   if (f.phase == Phase::closing) return;  // the linger ends it
-  if (f.skipping) {
+  if (f.skip != Skip::none) {
     // Unseen while skipping is not idleness (its packets pass us by); ask
     // instead whether its connection still exists: a flow forgotten while
     // its connection lives would keep its mark, and its end would go
     // unseen.
-    outputs_.push(SkipChange{key, true, true, f.watched});
+    outputs_.push(SkipChange{key, f.skip, true});
     arm(key, f, FlowTimer::idle_check, now.mono + config_.idle_timeout);
     return;
   }
@@ -160,12 +160,18 @@ Flow& Engine::find_or_create(const FlowKey& key, Instant now) {
   return f;
 }
 
-void Engine::set_skip(const FlowKey& key, Flow& f, bool skip, bool watch) {
-  watch = skip && watch;
-  if (f.skipping == skip && f.watched == watch) return;
-  f.skipping = skip;
-  f.watched = watch;
-  outputs_.push(SkipChange{key, skip, false, watch});
+void Engine::set_skip(const FlowKey& key, Flow& f, Skip skip) {
+  if (f.skip == skip) return;
+  f.skip = skip;
+  outputs_.push(SkipChange{key, skip});
+}
+
+void Engine::skip_between_waves(const FlowKey& key, Flow& f) {
+  // Mangle mode probes with the flow's own packets: it needs them all.
+  if (!config_.skip_marks || f.phase != Phase::tracing || f.params->mode != Mode::dup) return;
+  wanted_.clear();
+  f.trace->wanted_ttls(wanted_);
+  set_skip(key, f, wanted_.empty() ? Skip::replies : Skip::none);
 }
 
 bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet) {
@@ -196,39 +202,39 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
     case Phase::unsampled:
       ++counters_.flows_not_sampled;
       // Not ours to trace: its packets need not come through us at all.
-      if (config_.skip_marks) set_skip(key, f, true);
+      if (config_.skip_marks) set_skip(key, f, Skip::all);
       break;
     case Phase::watching:
       if (from == Phase::fresh) ++counters_.flows_watched;
       // Past the queue, its packets copied to us: it costs no verdict.
-      if (config_.skip_marks) set_skip(key, f, true, /*watch=*/true);
+      if (config_.skip_marks) set_skip(key, f, Skip::watch);
       break;
     case Phase::waiting:
       ++counters_.flows_refused;
       admission_.wait(key);
       // Waiting in the queue would cost every one of its packets a trip
       // through us: it waits past the queue until its turn.
-      if (config_.skip_marks) set_skip(key, f, true);
+      if (config_.skip_marks) set_skip(key, f, Skip::all);
       break;
     case Phase::admitted:
       // Its packets passed us by while it waited: that was no idleness.
       f.last_seen = now.mono;
-      if (f.skipping && from == Phase::waiting) ++counters_.flows_waited_past;
-      set_skip(key, f, false);
+      if (f.skip != Skip::none && from == Phase::waiting) ++counters_.flows_waited_past;
+      set_skip(key, f, Skip::none);
       break;
     case Phase::tracing:
       admission_.start(from == Phase::admitted);
       break;
     case Phase::resting:
       // Until its next round (if any), its packets need not come through us.
-      if (config_.skip_marks && !stopped_) set_skip(key, f, true);
+      if (config_.skip_marks && !stopped_) set_skip(key, f, Skip::all);
       break;
     case Phase::closing:
       f.closed_at = now.mono;
       if (from == Phase::admitted) admission_.give_up_kept();
       // Conntrack keeps a closed connection (and its mark) for minutes: a
       // new connection on the same ports would inherit the skip.
-      set_skip(key, f, false);
+      set_skip(key, f, Skip::none);
       if (f.trace) f.trace->close();
       arm(key, f, FlowTimer::linger, now.mono + closed_linger);
       break;
@@ -316,7 +322,7 @@ void Engine::restart(const FlowKey& key, Instant now) {
   // yet traced and still coming through the queue.
   const bool untraced = f.phase == Phase::fresh || f.phase == Phase::watching ||
                         f.phase == Phase::waiting || f.phase == Phase::admitted;
-  if (f.rounds == 0 && untraced && !f.skipping) return;
+  if (f.rounds == 0 && untraced && f.skip == Skip::none) return;
   forget(key, now);
 }
 
@@ -341,6 +347,7 @@ void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
   if (!reason) {
     // Replies may have made a silence due sooner.
     if (auto next = f.trace->next_expiry()) arm_by(key, f, FlowTimer::probe_expiry, *next);
+    skip_between_waves(key, f);
     return;
   }
   end_round(f, *reason, now);
@@ -556,7 +563,7 @@ void Engine::forget(const FlowKey& key, Instant now) {
   if (it == flows_.end()) return;
   Flow& f = it->second;
   // A mark left behind would keep a new connection on these ports untraced.
-  set_skip(key, f, false);
+  set_skip(key, f, Skip::none);
   if (f.phase == Phase::admitted) admission_.give_up_kept();
   const bool ran = f.trace != nullptr;
   // Probes may still be out: the round ends now all the same.
@@ -685,24 +692,22 @@ void Engine::handle(const SkipApplied& applied, Instant now) {
   const SkipChange& change = applied.change;
   // A cleared mark needs nothing more, done or not: the flow was leaving
   // the skip (and may be gone, or a new connection on the same ports).
-  if (!change.skip) return;
+  if (!change.skipping()) return;
   auto it = flows_.find(change.flow);
-  if (it == flows_.end() || !it->second.skipping) return;
+  if (it == flows_.end() || it->second.skip == Skip::none) return;
   Flow& f = it->second;
   if (applied.connection_gone) {
-    f.skipping = false;  // no mark left to clear
-    f.watched = false;
+    f.skip = Skip::none;  // no mark left to clear
     forget(change.flow, now);
     return;
   }
   if (!applied.ok) {
     // The packets keep coming: the flow stays where it is in its life (a
     // watching flow sees its retransmissions in the queue).
-    f.skipping = false;
-    f.watched = false;
+    f.skip = Skip::none;
     return;
   }
-  if (change.recheck || change.watch || f.phase == Phase::waiting) return;
+  if (change.recheck || change.skip != Skip::all || f.phase == Phase::waiting) return;
   ++counters_.flows_skipped;
   // Without a next round the state stays until the flow has been idle a
   // while: packets queued before the mark took effect still arrive, and must

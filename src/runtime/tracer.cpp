@@ -16,15 +16,11 @@ namespace nfqtrace::runtime {
 
 namespace {
 
-// Clears every mark of ours (watched connections first, then the rest);
+// Clears every mark bit of ours, in every connection that has --mark's;
 // how many connections had one.
 std::size_t clear_marks(sys::ConntrackMarker& marker, const TracerOptions& options) {
-  std::size_t cleared = 0;
-  if (options.watch_mark != 0) {
-    if (auto n = marker.clear_everywhere(options.probe_mark | options.watch_mark)) cleared += *n;
-  }
-  if (auto n = marker.clear_everywhere(options.probe_mark)) cleared += *n;
-  return cleared;
+  auto n = marker.clear_everywhere(options.probe_mark, options.watch_mark | options.round_mark);
+  return n ? *n : 0;
 }
 
 }  // namespace
@@ -180,19 +176,24 @@ struct Tracer::Impl {
   // Flows with no trace running leave the queue (a conntrack mark our rules
   // match first), and come back for their next round.
   void act(const core::SkipChange& change) {
-    const std::uint32_t mark = options.probe_mark, watch = options.watch_mark;
-    sys::Status s = sys::Error{"no conntrack"};
-    if (conntrack) {
-      if (!change.skip || change.watch) {
-        // Back to the queue: every bit of ours goes. Watched: all of them.
-        s = conntrack->set_bits(change.flow, mark | watch, change.skip);
-      } else {
-        s = conntrack->set_bits(change.flow, mark, true);
-        if (s && watch != 0) s = conntrack->set_bits(change.flow, watch, false);  // no longer watched
-      }
-    }
+    sys::Status s = conntrack ? conntrack->set_mark(change.flow, mark_of(change.skip), all_marks())
+                              : sys::Status(sys::Error{"no conntrack"});
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
+  }
+
+  // Every mark bit of ours, and what a flow's mark is for each way it skips.
+  std::uint32_t all_marks() const {
+    return options.probe_mark | options.watch_mark | options.round_mark;
+  }
+  std::uint32_t mark_of(core::Skip skip) const {
+    switch (skip) {
+      case core::Skip::none: return 0;
+      case core::Skip::all: return options.probe_mark;
+      case core::Skip::watch: return options.probe_mark | options.watch_mark;
+      case core::Skip::replies: return options.probe_mark | options.round_mark;
+    }
+    return 0;
   }
 
   bool done() const {
@@ -259,6 +260,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
       effective.engine.skip_marks = true;
       effective.rules->bypass_mark = options.probe_mark;
       effective.rules->watch_mark = options.watch_mark;
+      effective.rules->round_mark = options.round_mark;
     }
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),

@@ -92,6 +92,11 @@ Result<ConntrackMarker> ConntrackMarker::open() {
 }
 
 Status ConntrackMarker::set_bits(const core::FlowKey& flow, std::uint32_t bits, bool on) {
+  return set_mark(flow, on ? bits : 0, bits);
+}
+
+Status ConntrackMarker::set_mark(const core::FlowKey& flow, std::uint32_t value,
+                                 std::uint32_t mask) {
   alignas(nlmsghdr) std::array<char, 512> buffer{};
   nlmsghdr* nlh = mnl_nlmsg_put_header(buffer.data());
   nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW;
@@ -102,9 +107,9 @@ Status ConntrackMarker::set_bits(const core::FlowKey& flow, std::uint32_t bits, 
   nfg->version = NFNETLINK_V0;
   nfg->res_id = 0;
   put_tuple(nlh, flow);
-  // new mark = (old & ~mask) ^ value: sets or clears exactly `bits`.
-  mnl_attr_put_u32(nlh, CTA_MARK, htonl(on ? bits : 0));
-  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(bits));
+  // new mark = (old & ~mask) ^ value: the bits of `mask` become `value`'s.
+  mnl_attr_put_u32(nlh, CTA_MARK, htonl(value & mask));
+  mnl_attr_put_u32(nlh, CTA_MARK_MASK, htonl(mask));
 
   for (;;) {
     if (send(fd_.get(), nlh, nlh->nlmsg_len, 0) >= 0) break;
@@ -172,13 +177,13 @@ Result<std::vector<core::FlowKey>> ConntrackMarker::marked_connections(std::uint
   }
 }
 
-Result<std::size_t> ConntrackMarker::clear_everywhere(std::uint32_t bits) {
+Result<std::size_t> ConntrackMarker::clear_everywhere(std::uint32_t bits, std::uint32_t also) {
   auto flows = marked_connections(bits);
   if (!flows) return flows.error();
   std::size_t cleared = 0;
   for (const core::FlowKey& flow : *flows) {
     // ENOENT: it went meanwhile, with its mark.
-    if (set_bits(flow, bits, false)) ++cleared;
+    if (set_bits(flow, bits | also, false)) ++cleared;
   }
   return cleared;
 }

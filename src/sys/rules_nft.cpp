@@ -105,11 +105,15 @@ std::string install_script(const RuleSpec& spec, Families families) {
   script += "table " + table + " {\n";
   // First in each chain: a connection whose trace is over leaves at once,
   // but for its SYN, FIN and RST (we must see it end and clear its mark).
-  const std::string bypass =
-      spec.bypass_mark != 0
-          ? fmt::format("\t\tct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 return\n",
-                        spec.bypass_mark)
-          : std::string();
+  // (In chain in, not a round waiting for answers: round_mark clear.)
+  const auto bypass_rule = [&](std::uint32_t mask) {
+    return spec.bypass_mark != 0
+               ? fmt::format("\t\tct mark & {:#x} == {:#x} tcp flags & (syn | fin | rst) == 0 return\n",
+                             mask, spec.bypass_mark)
+               : std::string();
+  };
+  const std::string bypass = bypass_rule(spec.bypass_mark);
+  const std::string bypass_in = bypass_rule(spec.bypass_mark | spec.round_mark);
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
   if (spec.bypass_mark != 0 && spec.watch_mark != 0) {
     // A watched connection's packets are copied to us on the way out (and
@@ -123,7 +127,7 @@ std::string install_script(const RuleSpec& spec, Families families) {
   if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);
   if (!sports.empty()) script += queue_rule(spec, families, "tcp sport", sports);
   script += "\t}\n\tchain in {\n\t\ttype filter hook input priority mangle; policy accept;\n";
-  script += bypass;
+  script += bypass_in;
   if (!dports.empty()) script += log_rules(spec, families, "tcp sport", dports);
   if (!sports.empty()) script += log_rules(spec, families, "tcp dport", sports);
   if (spec.queue_icmp) {

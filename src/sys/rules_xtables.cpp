@@ -275,10 +275,13 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wir
     // but for its SYN, FIN and RST: we must see it end (and clear its mark,
     // which conntrack would otherwise keep for a new connection on the same
     // ports).
+    // The peer's packets of a round waiting for answers (round_mark) are
+    // still logged.
     for (const std::string& chain : {out, in})
       script += fmt::format(
           "-A {} -p tcp -m connmark --mark {:#x}/{:#x} -m tcp --tcp-flags FIN,SYN,RST NONE -j RETURN\n",
-          chain, spec.bypass_mark, spec.bypass_mark);
+          chain, spec.bypass_mark,
+          chain == in ? spec.bypass_mark | spec.round_mark : spec.bypass_mark);
   }
   for (std::uint16_t port : unique_ports(spec.dports)) script += queue_rule(spec, "--dport", port);
   for (std::uint16_t port : unique_ports(spec.sports)) script += queue_rule(spec, "--sport", port);

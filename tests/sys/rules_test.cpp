@@ -198,10 +198,16 @@ TEST_F(RulesXtables, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
   s.dports = {22};
   s.bypass_mark = 0x4e510000;
   s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
   auto rules = Rules::install(s);
   ASSERT_TRUE(rules) << rules.error().message();
   for (const std::string tool : {"iptables", "ip6tables"}) {
     const auto saved = saved_rules(tool);
+    // The peer's packets of a round waiting for answers (mark and round
+    // bit) are not bypassed: the D-SACKs must reach us.
+    EXPECT_TRUE(saved.count("-A NFQTRACE-Q8-IN -p tcp -m connmark --mark 0x4e510000/0x4e514000 -m tcp "
+                            "--tcp-flags FIN,SYN,RST NONE -j RETURN"))
+        << tool;
     const std::string copy =
         "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e518000/0x4e518000 -m tcp --tcp-flags "
         "FIN,SYN,RST NONE -j NFLOG --nflog-group 8 --nflog-size 128 --nflog-threshold 1";
@@ -592,7 +598,11 @@ TEST(RulesNft, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
   s.nflog_group = 5;
   s.bypass_mark = 0x4e510000;
   s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
   const std::string script = nft::install_script(s, Families{true, true});
+  EXPECT_NE(script.find("ct mark & 0x4e514000 == 0x4e510000 tcp flags & (syn | fin | rst) == 0 return"),
+            std::string::npos)
+      << script;
   const std::string copy =
       "ct mark & 0x4e518000 == 0x4e518000 tcp flags & (syn | fin | rst) == 0 log group 5 snaplen "
       "128 queue-threshold 1";

@@ -720,7 +720,7 @@ TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithIt
   ASSERT_EQ(net.traces.size(), 1u);
   const auto change = take_the_skip_change(engine);
   ASSERT_TRUE(change);
-  EXPECT_TRUE(change->skip);
+  EXPECT_EQ(change->skip, core::Skip::all);
   EXPECT_EQ(change->flow.sport, client_flow().sport);
   answer(engine, *change, Marking::done, net.now());
   EXPECT_EQ(engine.counters().flows_skipped, 1u);
@@ -734,7 +734,7 @@ TEST(SkipFinishedFlows, AFlowWhoseTraceIsOverLeavesTheQueueAndItsStateGoesWithIt
   net.advance(6s);
   auto recheck = take_the_skip_change(engine);
   ASSERT_TRUE(recheck);
-  EXPECT_TRUE(recheck->skip && recheck->recheck);
+  EXPECT_TRUE(recheck->skipping() && recheck->recheck);
   answer(engine, *recheck, Marking::done, net.now());
   EXPECT_EQ(engine.flow_count(), 1u);
   EXPECT_EQ(engine.counters().flows_skipped, 1u);
@@ -754,7 +754,7 @@ TEST(SkipFinishedFlows, ItsCloseClearsTheMarkSoANewConnectionOnItsPortsIsTraced)
   send_fin(net);
   const auto clear = take_the_skip_change(engine);
   ASSERT_TRUE(clear);
-  EXPECT_FALSE(clear->skip);
+  EXPECT_FALSE(clear->skipping());
   EXPECT_EQ(clear->flow.sport, client_flow().sport);
   net.advance(1s);
   send_syn(net);
@@ -771,7 +771,7 @@ TEST(SkipFinishedFlows, ASynOnTheMarkedPortsClearsTheMarkAndTracesAfresh) {
   send_syn(net);
   const auto clear = take_the_skip_change(engine);
   ASSERT_TRUE(clear);
-  EXPECT_FALSE(clear->skip);
+  EXPECT_FALSE(clear->skipping());
   // Whatever conntrack answers (the old entry may be gone), the new flow stays.
   answer(engine, *clear, Marking::connection_gone, net.now());
   net.stream(20, 10ms);
@@ -802,7 +802,7 @@ TEST(SkipFinishedFlows, WithRepeatTheFlowComesBackForItsNextRound) {
   for (const core::SkipChange& change : apply_skips(engine, net.now()))
     if (!change.recheck) unskips.push_back(change);
   ASSERT_EQ(unskips.size(), 1u);
-  EXPECT_FALSE(unskips[0].skip);
+  EXPECT_FALSE(unskips[0].skipping());
   net.stream(20, 10ms);
   ASSERT_EQ(net.traces.size(), 2u);
   EXPECT_EQ(net.traces[1].round, 2u);
@@ -1007,7 +1007,7 @@ TEST(Admission, FlowsBeyondWhatThePpsBudgetServesWaitPastTheQueueAndComeBackInOr
   auto changes = apply_skips(engine, nets[0]->now());
   ASSERT_EQ(changes.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
-    EXPECT_TRUE(changes[i].skip);
+    EXPECT_EQ(changes[i].skip, core::Skip::all);
     EXPECT_EQ(changes[i].flow.sport, 40004 + i);
   }
   // Everyone goes on sending; the waiting flows' packets pass us by until
@@ -1024,7 +1024,7 @@ TEST(Admission, FlowsBeyondWhatThePpsBudgetServesWaitPastTheQueueAndComeBackInOr
       }
     }
     for (const core::SkipChange& ch : apply_skips(engine, nets[0]->now()))
-      if (!ch.skip && ch.flow.sport >= 40004) let_back.push_back(ch.flow.sport);
+      if (!ch.skipping() && ch.flow.sport >= 40004) let_back.push_back(ch.flow.sport);
   }
   EXPECT_EQ(let_back, (std::vector<std::uint16_t>{40004, 40005, 40006}));
   EXPECT_EQ(engine.counters().flows_waited_past, 3u);
@@ -1071,7 +1071,7 @@ TEST(Admission, AWaitingFlowThatClosesGivesUpItsTurn) {
   // b's turn went to d.
   const auto changes = apply_skips(engine, a.now());
   const auto let_back = [](std::uint16_t sport) {
-    return [sport](const core::SkipChange& ch) { return ch.flow.sport == sport && !ch.skip; };
+    return [sport](const core::SkipChange& ch) { return ch.flow.sport == sport && !ch.skipping(); };
   };
   EXPECT_EQ(std::count_if(changes.begin(), changes.end(), let_back(50012)), 1);
   EXPECT_EQ(std::count_if(changes.begin(), changes.end(), let_back(50011)), 0);

@@ -255,7 +255,7 @@ TEST(Trigger, AConnectionIsWatchedPastTheQueueUntilItRetransmitsThenTraced) {
   EXPECT_EQ(engine.phase(net.key()), Phase::watching);
   auto& pending = sim::pending_skips(engine);
   ASSERT_EQ(pending.size(), 1u);
-  EXPECT_TRUE(pending[0].skip && pending[0].watch);
+  EXPECT_EQ(pending[0].skip, core::Skip::watch);
   answer_all(engine, net.now());
   send_data(net, 50, true);  // only copies reach us: no probe, no verdict
   EXPECT_TRUE(net.sent_probes_.empty());
@@ -264,7 +264,7 @@ TEST(Trigger, AConnectionIsWatchedPastTheQueueUntilItRetransmitsThenTraced) {
   retransmit(net, true);
   EXPECT_EQ(engine.phase(net.key()), Phase::admitted);
   ASSERT_EQ(sim::pending_skips(engine).size(), 1u);
-  EXPECT_FALSE(sim::pending_skips(engine)[0].skip) << "back through the queue for its round";
+  EXPECT_FALSE(sim::pending_skips(engine)[0].skipping()) << "back through the queue for its round";
   answer_all(engine, net.now());
   send_data(net, 20, false);
   ASSERT_EQ(net.traces.size(), 1u);
@@ -309,11 +309,30 @@ TEST(Trigger, WithRepeatItWatchesAgainOnceTheIntervalIsOver) {
   EXPECT_EQ(engine.phase(net.key()), Phase::watching);
   auto& pending = sim::pending_skips(engine);
   ASSERT_FALSE(pending.empty());
-  EXPECT_TRUE(pending.back().skip && pending.back().watch);
+  EXPECT_EQ(pending.back().skip, core::Skip::watch);
   answer_all(engine, net.now());
   retransmit(net, true);
   answer_all(engine, net.now());
   send_data(net, 20, false);
   ASSERT_EQ(net.traces.size(), 2u);
   EXPECT_EQ(net.traces[1].round, 2u);
+}
+
+TEST(Lifecycle, ARoundSkipsTheQueueBetweenItsWaves) {
+  core::EngineConfig c;
+  c.skip_marks = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), flow_from(40020));
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  // Kinds of decision, with the runs of probes and replies folded.
+  std::vector<std::string> folded;
+  for (const std::string& d : sim::decided(engine))
+    if (folded.empty() || folded.back() != d) folded.push_back(d);
+  // First wave (16 TTLs), past the queue while its answers come; back for
+  // the second wave once the destination is known (after its D-SACK, the
+  // hop that names it), past the queue again; the end, past it for good.
+  const std::vector<std::string> expected = {"probe", "between_waves", "hop",  "next_wave",
+                                             "probe", "between_waves", "hop",  "trace", "skip"};
+  EXPECT_EQ(folded, expected);
 }

@@ -67,6 +67,10 @@ struct Fabric {
   std::vector<Network*> networks;
   std::vector<core::SkipChange> skip_changes;
   std::vector<std::string> decided;
+  // Flows skipping between the waves of a round: those changes, and the one
+  // bringing a flow back for its next wave, the runtime applies as asked
+  // (the engine needs no answer); the tests see them in `decided` only.
+  std::set<core::FlowKey> between_waves;
 };
 inline std::map<const core::Engine*, Fabric>& fabrics() {
   static std::map<const core::Engine*, Fabric> all;
@@ -326,8 +330,17 @@ inline void drain(core::Engine& engine) {
                      if (Network* n = network_of(change.flow)) n->take(change);
                    },
                    [&](const core::SkipChange& change) {
-                     fabric.decided.push_back(change.skip ? "skip" : "unskip");
-                     fabric.skip_changes.push_back(change);
+                     const char* kinds[] = {"unskip", "skip", "watch", "between_waves"};
+                     const bool was_between = fabric.between_waves.erase(change.flow) > 0;
+                     if (change.skip == core::Skip::replies) {
+                       fabric.between_waves.insert(change.flow);
+                     } else if (!(change.skip == core::Skip::none && was_between) ||
+                                change.recheck) {
+                       fabric.skip_changes.push_back(change);
+                     }
+                     fabric.decided.push_back(was_between && change.skip == core::Skip::none
+                                                  ? "next_wave"
+                                                  : kinds[static_cast<int>(change.skip)]);
                    }},
                *decision);
   }

@@ -63,6 +63,15 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
 std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions& out) {
   const auto mark = parse_mark(v.mark);
   if (!mark) return fmt::format("--mark: expected a non-zero number, e.g. {:#x}", sys::default_mark);
+  // Two more bits, just below --mark's lowest: of a flow waiting for a
+  // retransmission (--trigger retransmit), and of a flow whose round waits
+  // for its answers past the queue.
+  const std::uint32_t lowest = *mark & (~*mark + 1);
+  if (lowest < 4)
+    return fmt::format("--mark: its lowest bit must leave two free bits below it, e.g. {:#x}",
+                       sys::default_mark);
+  out.watch_mark = lowest >> 1;
+  out.round_mark = lowest >> 2;
   core::EngineConfig& e = out.engine;
   core::TraceParams& t = e.trace;
   t.mode = v.mode == "mangle" ? core::Mode::mangle : core::Mode::dup;

@@ -91,15 +91,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
 
   e.idle_timeout = seconds(idle_s);
   if (repeat_s) e.trace.repeat = seconds(*repeat_s);
-  if (trigger == "retransmit") {
-    e.trigger = core::Trigger::retransmit;
-    // A flow waiting for its retransmission skips the queue with one more
-    // mark bit, just below --mark's: its packets are copied to us instead.
-    const std::uint32_t lowest = o.tracer.probe_mark & (~o.tracer.probe_mark + 1);
-    o.tracer.watch_mark = lowest >> 1;
-    if (o.tracer.watch_mark == 0)
-      return bad("--trigger retransmit needs a free mark bit below --mark's lowest (bit 0 is set)");
-  }
+  if (trigger == "retransmit") e.trigger = core::Trigger::retransmit;
   if (count > 0) o.tracer.stop_after_traces = count;
   o.format = format_of(shared);
   o.log_file = shared.log_file;

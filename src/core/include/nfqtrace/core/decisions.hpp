@@ -38,17 +38,26 @@ struct ProbePacket {
   wire::Bytes view() const { return wire::Bytes(bytes.data(), size); }
 };
 
-// Output: the packets of `flow` should stop (skip) or start again (!skip)
-// coming through the queue. A skipping flow is asked to skip again now and
-// then (`recheck`): the answer says whether its connection still exists.
-// Every SkipChange is answered with SkipApplied.
+// How a flow's packets reach the engine: through the queue, or past it (a
+// conntrack mark the runtime's rules match first), with what still comes.
+enum class Skip : std::uint8_t {
+  none,     // through the queue
+  all,      // past the queue; of the peer's packets only SYN, FIN and RST
+  watch,    // past the queue; copies of its outgoing packets come to on_logged
+            // (it waits for a retransmission: --trigger retransmit)
+  replies,  // past the queue, but the peer's packets still come (a round's
+            // probes are out and it waits for their answers)
+};
+
+// Output: from now on, `flow`'s packets reach the engine as `skip` says. A
+// skipping flow is asked to skip again now and then (`recheck`): the answer
+// says whether its connection still exists. Every SkipChange is answered
+// with SkipApplied.
 struct SkipChange {
   FlowKey flow;
-  bool skip = true;
+  Skip skip = Skip::all;
   bool recheck = false;
-  // While it skips, copies of its packets come to on_logged (the runtime's
-  // NFLOG rule for watched connections): it waits for a retransmission.
-  bool watch = false;
+  bool skipping() const { return skip != Skip::none; }
 };
 
 // Input: what became of a SkipChange. Not applied, the flow keeps coming

@@ -119,7 +119,10 @@ class Engine {
   // A SYN on the ports of a flow we knew: a new connection, traced afresh.
   void restart(const FlowKey& key, Instant now);
 
-  void set_skip(const FlowKey& key, Flow& flow, bool skip, bool watch = false);
+  void set_skip(const FlowKey& key, Flow& flow, Skip skip);
+  // Between waves a round needs none of the flow's packets: past the queue
+  // till the next wave is due (its answers come on their own).
+  void skip_between_waves(const FlowKey& key, Flow& flow);
   // Notes data the flow sent; true when it had been sent before.
   bool note_sent(Flow& flow, const wire::TcpPacket& packet);
   // A watching flow retransmitted: its round is due (admitted, or in line).

@@ -27,9 +27,10 @@
 //   probes are answered or expired, then the flow lingers so the last
 //   packets of the close start nothing new.
 //
-// Whether the flow's packets skip the queue is a separate fact (`skipping`):
-// the runtime may fail to set the mark, and then the flow stays where it is
-// in its life with its packets still coming through.
+// Whether the flow's packets skip the queue is a separate fact (`skip`): the
+// runtime may fail to set the mark, and then the flow stays where it is in
+// its life with its packets still coming through. During a round it skips
+// between waves (its probes are out, its answers come on their own).
 #pragma once
 
 #include <array>
@@ -39,6 +40,7 @@
 #include <string_view>
 
 #include "nfqtrace/core/config.hpp"
+#include "nfqtrace/core/decisions.hpp"
 #include "nfqtrace/core/path_history.hpp"
 #include "nfqtrace/core/time.hpp"
 #include "nfqtrace/core/trace.hpp"
@@ -74,8 +76,7 @@ struct Flow {
   };
 
   Phase phase = Phase::fresh;
-  bool skipping = false;             // its packets bypass the queue
-  bool watched = false;              // ... and are copied to us (watching)
+  Skip skip = Skip::none;            // how its packets reach us
   std::shared_ptr<const TraceParams> params;  // the engine's, or the flow's own
   std::unique_ptr<Trace> trace;      // the round running now (tracing, closing)
   // The last round, while probes it took for silent may still be answered

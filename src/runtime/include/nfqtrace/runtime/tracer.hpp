@@ -27,9 +27,11 @@ struct TracerOptions {
   sys::QueueOptions queue;
   std::optional<sys::RuleSpec> rules;  // nullopt: --no-rules, the user's rule feeds the queue
   std::uint32_t probe_mark = sys::default_mark;
-  // The conntrack mark bit of flows that wait for a retransmission (with
-  // engine.trigger retransmit; 0 otherwise): outside probe_mark.
+  // Two more conntrack mark bits, outside probe_mark: of flows that wait for
+  // a retransmission (--trigger retransmit), and of flows whose round waits
+  // for answers past the queue. 0: not used.
   std::uint32_t watch_mark = 0;
+  std::uint32_t round_mark = 0;
   std::uint16_t nflog_group = 0;
   std::optional<std::uint64_t> stop_after_traces;  // --count
   // Our rules are removed by a privileged keeper process when we end, however

@@ -21,10 +21,13 @@ class ConntrackMarker {
   // (in either direction), leaving its other bits alone. An error with code
   // ENOENT means the connection is gone.
   Status set_bits(const core::FlowKey& flow, std::uint32_t bits, bool on);
-  // Clears `bits` in every TCP connection that has them all; how many it
-  // cleared. For the marks a run leaves behind (killed, or ended while
-  // flows were skipping): a later run would never see those flows.
-  Result<std::size_t> clear_everywhere(std::uint32_t bits);
+  // Sets the bits of `mask` in that mark to those of `value` (the others
+  // stay as they are), in one request.
+  Status set_mark(const core::FlowKey& flow, std::uint32_t value, std::uint32_t mask);
+  // Clears `bits` and `also` in every TCP connection that has all of `bits`;
+  // how many it cleared. For the marks a run leaves behind (killed, or ended
+  // while flows were skipping): a later run would never see those flows.
+  Result<std::size_t> clear_everywhere(std::uint32_t bits, std::uint32_t also = 0);
 
  private:
   explicit ConntrackMarker(UniqueFd fd) : fd_(std::move(fd)) {}

@@ -44,6 +44,10 @@ struct RuleSpec {
   // queue) copied to `nflog_group`: they wait for a retransmission
   // (--trigger retransmit). 0: no such rule.
   std::uint32_t watch_mark = 0;
+  // Connections whose mark has these bits as well skip the queue but not the
+  // log of the peer's packets (a round waits for its answers). 0: no such
+  // connections: the bypass covers the peer's packets too.
+  std::uint32_t round_mark = 0;
   bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
   // ICMP time-exceeded and destination-unreachable reaching this host go
   // through the queue too: those that answer our probes are ours alone, and
