@@ -2,7 +2,7 @@
 // and clock ticks. Beyond not crashing, it must keep its promises: every
 // verdict accepts (a TTL only in mangle mode), probes parse and stay within
 // --maxttl, traces never report more hops than --maxttl, no more traces run
-// than --max-flows, no reply of a round comes after that round's end, and
+// than --max-flows, no reply of a round comes after that round's end but a late one, and
 // no flow ever moves between phases its lifecycle does not allow. The first
 // byte also turns on the stop set, skipping past the queue (skip changes
 // answered as the opcodes say) and a small --max-flows and --pps.
@@ -55,7 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                        if (!p || p->ttl == 0 || p->ttl > trace.max_ttl) __builtin_trap();
                      },
                      [&](const core::HopEvent& hop) {
-                       if (ended.contains({hop.flow, hop.round})) __builtin_trap();
+                       // Only a late reply (to a TTL taken for silent) may.
+                       if (ended.contains({hop.flow, hop.round}) && !hop.reply.late)
+                         __builtin_trap();
                      },
                      [&](const core::TraceResult& t) {
                        if (t.hops.size() > trace.max_ttl) __builtin_trap();
@@ -76,8 +78,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (engine.running_traces() > config.max_flows) __builtin_trap();
     if (engine.counters().illegal_transitions != 0) __builtin_trap();
     // A flow the engine forgot comes back as a new one (a new connection on
-    // the same ports), its rounds counted from 1 again.
-    std::erase_if(ended, [&](const auto& e) { return !engine.phase(std::get<0>(e)); });
+    // the same ports, perhaps by the very packet that ended the old one's
+    // round: then it is fresh), its rounds counted from 1 again.
+    std::erase_if(ended, [&](const auto& e) {
+      const auto phase = engine.phase(std::get<0>(e));
+      return !phase || *phase == core::Phase::fresh;
+    });
   };
 
   std::size_t at = 1;
