@@ -1051,3 +1051,13 @@ coop_check_traces() {
     check "$label: forward and reverse traces share no router address" hops_disjoint "$fwd_hops" "$rev_hops"
   fi
 }
+
+# ------------------------------------------------------------ issue 10 tests
+# (test_middleboxes, test_nat, test_route_change, test_trigger_retransmit)
+
+# needs_real_nfqtrace NFQ WHAT: skips the test (exit 77) when NFQ is the mock,
+# which reports hops only, not WHAT.
+needs_real_nfqtrace() {
+  [[ $(basename "$1") != mock_nfqtrace.sh ]] && return 0
+  echo "SKIP: $NET_TEST checks $2, which mock_nfqtrace.sh does not report"; exit 77
+}
