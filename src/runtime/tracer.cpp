@@ -70,14 +70,14 @@ struct Tracer::Impl {
 
   void on_queued(const sys::QueuedPacket& qp, core::Instant now) {
     ++counters.queue_packets;
-    if (qp.out_ifindex == 0) {  // arrived at this host: an ICMP error, if anything we read
-      auto icmp = wire::parse_icmp_packet(qp.data, qp.wire_len);
-      if (icmp) return on_queued_icmp(qp, *icmp);
-      if (icmp.error() != wire::ParseError::not_icmp_error) {
-        counters.icmp_unreadable.add(icmp.error());
-        queue.accept(qp.id);
-        return;
-      }
+    // An ICMP error (addressed to us, or with --forward to the inner host:
+    // then it has an output device too), else one of our TCP packets.
+    auto icmp = wire::parse_icmp_packet(qp.data, qp.wire_len);
+    if (icmp) return on_queued_icmp(qp, *icmp);
+    if (icmp.error() != wire::ParseError::not_icmp_error) {
+      counters.icmp_unreadable.add(icmp.error());
+      queue.accept(qp.id);
+      return;
     }
     auto packet = wire::parse_tcp_packet(qp.data, qp.wire_len);
     if (!packet) {

@@ -38,6 +38,9 @@ Status set_int_option(int fd, int level, int name, int value, const char* what) 
   return Ok{};
 }
 
+// <linux/in6.h>'s IPV6_FREEBIND (Linux 4.15), which glibc's headers lack.
+constexpr int ipv6_freebind = 78;
+
 Result<UniqueFd> open_probe_socket(int family, std::uint32_t mark) {
   UniqueFd fd(socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW));
   if (!fd.valid()) {
@@ -46,6 +49,15 @@ Result<UniqueFd> open_probe_socket(int family, std::uint32_t mark) {
   // IPPROTO_RAW implies a caller-built header in both families.
   if (setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) < 0) {
     return Error::from_errno("set SO_MARK on probe socket");
+  }
+  // A gateway (--forward) sends probes with the inner host's address: IPv6
+  // takes a source that is not ours only from a "free bind" socket (IPv4's
+  // raw header needs nothing).
+  if (family == AF_INET6) {
+    const int free_bind = 1;
+    if (setsockopt(fd.get(), IPPROTO_IPV6, ipv6_freebind, &free_bind, sizeof free_bind) < 0) {
+      return Error::from_errno("set IPV6_FREEBIND on probe socket");
+    }
   }
   // It receives nothing, but asking for stamps turns on the kernel's
   // stamping of arriving packets: queued ICMP replies and logged peer

@@ -41,8 +41,12 @@ std::string queue_rule(const RuleSpec& spec, Families families, std::string_view
   // the rule keeper reports those (queue_rule_packets).
   const std::string local =
       spec.local_port ? fmt::format("tcp sport {} ", *spec.local_port) : std::string();
-  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} counter queue num {4} bypass\n",
-                            spec.probe_mark, local, port_match, port_set(ports), spec.queue_id);
+  // Only our own connections, unless --forward: postrouting sees forwarded
+  // ones too, and their probes' answers would go on to the inner host. Last,
+  // as it costs a route lookup.
+  const std::string own = spec.forward ? "" : "fib saddr type local ";
+  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} {4}counter queue num {5} bypass\n",
+                            spec.probe_mark, local, port_match, port_set(ports), own, spec.queue_id);
 }
 
 // The peer's packets; `port_match` mirrors the outgoing selection. No iifname:
@@ -126,10 +130,11 @@ std::string install_script(const RuleSpec& spec, Families families) {
   script += bypass;
   if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);
   if (!sports.empty()) script += queue_rule(spec, families, "tcp sport", sports);
-  script += "\t}\n\tchain in {\n\t\ttype filter hook input priority mangle; policy accept;\n";
-  script += bypass_in;
-  if (!dports.empty()) script += log_rules(spec, families, "tcp sport", dports);
-  if (!sports.empty()) script += log_rules(spec, families, "tcp dport", sports);
+  // What reaches us of the peer: at input, and (--forward) for a connection
+  // this host forwards, at forward: the same rules in both chains.
+  std::string peer = bypass_in;
+  if (!dports.empty()) peer += log_rules(spec, families, "tcp sport", dports);
+  if (!sports.empty()) peer += log_rules(spec, families, "tcp dport", sports);
   if (spec.queue_icmp) {
     // Errors from routers, so from any address; not "packet too big"; only
     // those quoting our ports (a quoted IPv4 header without options; IPv6
@@ -146,13 +151,16 @@ std::string install_script(const RuleSpec& spec, Families families) {
       const auto& ports = dport ? dports : sports;
       if (ports.empty()) continue;
       if (families.v4)
-        script += "\t\tmeta l4proto icmp icmp type { time-exceeded, destination-unreachable }" +
-                  quoting(28, dport, ports) + queue;
+        peer += "\t\tmeta l4proto icmp icmp type { time-exceeded, destination-unreachable }" +
+                quoting(28, dport, ports) + queue;
       if (families.v6)
-        script += "\t\tmeta l4proto ipv6-icmp icmpv6 type { time-exceeded, destination-unreachable }" +
-                  quoting(48, dport, ports) + queue;
+        peer += "\t\tmeta l4proto ipv6-icmp icmpv6 type { time-exceeded, destination-unreachable }" +
+                quoting(48, dport, ports) + queue;
     }
   }
+  script += "\t}\n\tchain in {\n\t\ttype filter hook input priority mangle; policy accept;\n" + peer;
+  if (spec.forward)
+    script += "\t}\n\tchain forwarded {\n\t\ttype filter hook forward priority mangle; policy accept;\n" + peer;
   return script + "\t}\n}\n";
 }
 

@@ -122,6 +122,10 @@ std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::
   // Our probes carry the mark and must go out untouched.
   rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x} -m tcp{1}", spec.probe_mark,
                       port_match(spec, port_option, port));
+  // Only our own connections, unless --forward: POSTROUTING sees forwarded
+  // ones too, and their probes' answers would go on to the inner host. Last,
+  // as it costs a route lookup.
+  if (!spec.forward) rule += " -m addrtype --src-type LOCAL";
   // --queue-bypass: with nobody reading the queue the packets still flow.
   return rule + fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
 }
@@ -297,10 +301,15 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wir
   script += "-A POSTROUTING -p tcp -j " + out + "\n";
   // First in INPUT: NFLOG lets the packet go on, and no earlier ACCEPT can
   // hide the peer's packets from us.
-  script += "-I INPUT 1 -p tcp -j " + in + "\n";
-  if (spec.queue_icmp)
-    script += fmt::format("-I INPUT 1 -p {} -j {}\n",
-                          family == wire::Family::v4 ? "icmp" : "ipv6-icmp", in);
+  // --forward: a forwarded connection's peer packets and the routers'
+  // answers to our probes (addressed to the inner host) pass FORWARD.
+  for (const char* hook : {"INPUT", "FORWARD"}) {
+    if (hook == std::string_view("FORWARD") && !spec.forward) continue;
+    script += fmt::format("-I {} 1 -p tcp -j {}\n", hook, in);
+    if (spec.queue_icmp)
+      script += fmt::format("-I {} 1 -p {} -j {}\n", hook,
+                            family == wire::Family::v4 ? "icmp" : "ipv6-icmp", in);
+  }
   return script + "COMMIT\n";
 }
 

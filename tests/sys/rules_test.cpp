@@ -86,7 +86,8 @@ TEST_F(RulesXtables, InstallShowsTheSelection) {
   EXPECT_EQ(rules->backend(), RulesBackend::xtables);
 
   const std::string out_head = "-A NFQTRACE-Q7-OUT -d 127.0.0.1/32 -o lo -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp ";
-  const std::string queue = " -j NFQUEUE --queue-num 7 --queue-bypass";
+  // Only connections of this host (not those it forwards).
+  const std::string queue = " -m addrtype --src-type LOCAL -j NFQUEUE --queue-num 7 --queue-bypass";
   const std::string log = " -j NFLOG --nflog-group 3 --nflog-size 128 --nflog-threshold 1";
   const std::string in_head = "-A NFQTRACE-Q7-IN -s 127.0.0.1/32 -p tcp -m tcp ";
   const std::set<std::string> expected{
@@ -122,7 +123,7 @@ TEST_F(RulesXtables, LocalPortSelectsOneConnection) {
   const auto saved = saved_rules();
   EXPECT_TRUE(saved.count(
       "-A NFQTRACE-Q8-OUT -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp "
-      "--sport 41000 --dport 9000 -j NFQUEUE --queue-num 8 --queue-bypass"));
+      "--sport 41000 --dport 9000 -m addrtype --src-type LOCAL -j NFQUEUE --queue-num 8 --queue-bypass"));
   EXPECT_TRUE(saved.count(in_head + " ! --tcp-flags FIN,RST NONE" + log));
   EXPECT_TRUE(saved.count(in_head + " --tcp-option 5 --tcp-flags FIN,RST NONE" + log));
   // ICMP errors quoting this connection's both ports (41000, 9000) only: the
@@ -150,8 +151,8 @@ TEST_F(RulesXtables, WithoutHostBothFamiliesAndAllAcksWhenAsked) {
         ":NFQTRACE-Q8-OUT - [0:0]",
         "-A POSTROUTING -p tcp -j NFQTRACE-Q8-OUT",
         "-A INPUT -p tcp -j NFQTRACE-Q8-IN",
-        "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x100/0x100 -m tcp --dport 22 -j NFQUEUE "
-        "--queue-num 8 --queue-bypass",
+        "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x100/0x100 -m tcp --dport 22 -m addrtype "
+        "--src-type LOCAL -j NFQUEUE --queue-num 8 --queue-bypass",
         "-A NFQTRACE-Q8-IN -p tcp -m tcp --sport 22 -j NFLOG --nflog-group 8 --nflog-size 128 "
         "--nflog-threshold 1",
     };
@@ -221,6 +222,37 @@ TEST_F(RulesXtables, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
     EXPECT_LT(listing.find(copy), listing.find(skip)) << listing;
   }
   ASSERT_TRUE(rules->remove());
+}
+
+TEST_F(RulesXtables, AGatewayAlsoSeesWhatItForwards) {
+  RuleSpec s = spec(8);
+  s.dports = {443};
+  s.queue_icmp = true;
+  {
+    auto rules = Rules::install(s);
+    ASSERT_TRUE(rules) << rules.error().message();
+    EXPECT_TRUE(saved_rules("iptables", "-A FORWARD").empty()) << "only with --forward";
+    EXPECT_EQ(saved_rules("iptables", "--src-type LOCAL").size(), 1u) << "only its own connections";
+  }
+  s.forward = true;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  // The peer's packets and the routers' answers, on their way to the inner
+  // host, pass the same chain as those addressed to us.
+  EXPECT_EQ(saved_rules("iptables", "-A FORWARD"),
+            (std::set<std::string>{"-A FORWARD -p icmp -j NFQTRACE-Q8-IN",
+                                   "-A FORWARD -p tcp -j NFQTRACE-Q8-IN"}));
+  EXPECT_EQ(saved_rules("ip6tables", "-A FORWARD"),
+            (std::set<std::string>{"-A FORWARD -p ipv6-icmp -j NFQTRACE-Q8-IN",
+                                   "-A FORWARD -p tcp -j NFQTRACE-Q8-IN"}));
+  EXPECT_TRUE(saved_rules("iptables").count("-A INPUT -p tcp -j NFQTRACE-Q8-IN"));
+  // Its own connections and those it forwards leave through the same queue rule.
+  EXPECT_TRUE(saved_rules("iptables").count(
+      "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp --dport 443 -j "
+      "NFQUEUE --queue-num 8 --queue-bypass"));
+  ASSERT_TRUE(rules->remove());
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+  EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
 }
 
 TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
@@ -331,7 +363,7 @@ TEST_F(RulesXtables, Ipv6HostGetsIp6tablesRulesOnly) {
   const auto saved = saved_rules("ip6tables");
   EXPECT_TRUE(saved.count(
       "-A NFQTRACE-Q15-OUT -d 2001:db8::1/128 -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp "
-      "--dport 443 -j NFQUEUE --queue-num 15 --queue-bypass"))
+      "--dport 443 -m addrtype --src-type LOCAL -j NFQUEUE --queue-num 15 --queue-bypass"))
       << ::testing::PrintToString(saved);
   EXPECT_FALSE(lines_with(capture("ip6tables-save -t mangle"), "-s 2001:db8::1/128").empty());
 }
@@ -545,8 +577,8 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
        {"table inet nfqtrace_q19 {", "type filter hook postrouting priority mangle;",
         "type filter hook input priority mangle;",
         "ip6 daddr 2001:db8::1 oifname \"lo\" meta mark & 0x4e510000 != 0x4e510000 "
-        "tcp dport { 80, 443 } counter queue num 19 bypass",
-        "tcp sport 8080 counter queue num 19 bypass",
+        "tcp dport { 80, 443 } fib saddr type local counter queue num 19 bypass",
+        "tcp sport 8080 fib saddr type local counter queue num 19 bypass",
         "ip6 saddr 2001:db8::1 tcp sport { 80, 443 } tcp flags & (fin | rst) != 0 "
         "log group 4 snaplen 128 queue-threshold 1",
         "tcp dport 8080 tcp flags & (fin | rst) == 0 tcp option sack exists log group 4"}) {
@@ -559,7 +591,7 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   one.sports.clear();
   one.local_port = 41000;
   script = nft::install_script(one, Families{false, true});
-  EXPECT_NE(script.find("tcp sport 41000 tcp dport { 80, 443 } counter queue num 19"), std::string::npos) << script;
+  EXPECT_NE(script.find("tcp sport 41000 tcp dport { 80, 443 } fib saddr type local counter queue num 19"), std::string::npos) << script;
   EXPECT_NE(script.find("tcp sport { 80, 443 } tcp dport 41000 tcp flags"), std::string::npos) << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 
@@ -587,6 +619,34 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   EXPECT_NE(script.find("meta l4proto ipv6-icmp icmpv6 type { time-exceeded, "
                         "destination-unreachable } @th,384,16 8080 counter queue num 19 bypass"),
             std::string::npos)
+      << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+}
+
+TEST(RulesNft, AGatewayAlsoSeesWhatItForwards) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  RuleSpec s;
+  s.queue_id = 19;
+  s.dports = {443};
+  s.nflog_group = 4;
+  s.queue_icmp = true;
+  std::string script = nft::install_script(s, Families{true, true});
+  EXPECT_EQ(script.find("hook forward"), std::string::npos) << script;
+  EXPECT_NE(script.find("tcp dport 443 fib saddr type local counter queue"), std::string::npos) << script;
+  s.forward = true;
+  script = nft::install_script(s, Families{true, true});
+  EXPECT_NE(script.find("tcp dport 443 counter queue"), std::string::npos) << script;
+  const std::string in_head = "type filter hook input priority mangle; policy accept;\n";
+  const std::string fwd_head = "type filter hook forward priority mangle; policy accept;\n";
+  const std::size_t in = script.find(in_head), fwd = script.find(fwd_head);
+  ASSERT_NE(in, std::string::npos) << script;
+  ASSERT_NE(fwd, std::string::npos) << script;
+  // The same rules in both chains ("\t}" closes a chain; the ICMP sets
+  // hold "}" too).
+  const std::string in_rules = script.substr(in + in_head.size(), fwd - in - in_head.size());
+  const std::string fwd_rules = script.substr(fwd + fwd_head.size());
+  EXPECT_NE(in_rules.find("icmp type { time-exceeded"), std::string::npos) << script;
+  EXPECT_EQ(fwd_rules.substr(0, fwd_rules.find("\t}")), in_rules.substr(0, in_rules.find("\t}")))
       << script;
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }

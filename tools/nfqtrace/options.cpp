@@ -45,6 +45,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   std::optional<double> repeat_s;
   std::uint64_t count = 0;
   bool no_rules = false;
+  bool forward = false;
   std::string trigger = "start";
   core::EngineConfig& e = o.tracer.engine;
 
@@ -63,6 +64,9 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
                  "start: trace a connection from its first data; retransmit: from the moment its "
                  "sender retransmits (with --repeat at most once an interval, else once)")
       ->check(CLI::IsMember({"start", "retransmit"}))->capture_default_str();
+  app.add_flag("--forward", forward,
+               "trace connections this host forwards (a gateway): probes carry their own "
+               "addresses and leave as they do; the routers' answers are kept from the inner host");
   app.add_flag("--no-rules", no_rules, "install no rules: listen on --queue-id, fed by your own rule");
 
   if (auto exit = parse_or_exit(app, argc, argv, "nfqtrace")) return *exit;
@@ -106,6 +110,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
     r.probe_mark = o.tracer.probe_mark;
     r.nflog_group = o.tracer.nflog_group;
     r.log_all_peer_acks = e.trace.mode == core::Mode::mangle;
+    r.forward = forward;
     o.tracer.rules = r;
   }
   return o;

@@ -54,6 +54,10 @@ struct RuleSpec {
   // are dropped there so that the connection's own TCP never sees them.
   bool queue_icmp = false;
   bool ipv4 = true, ipv6 = true;
+  // Connections this host forwards (a gateway): their packets leave through
+  // POSTROUTING as ours do, but the peer's packets and the routers' answers
+  // to our probes (addressed to the inner host) pass FORWARD, not INPUT.
+  bool forward = false;
 };
 
 enum class RulesBackend { nftables, xtables };
