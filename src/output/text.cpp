@@ -143,7 +143,10 @@ std::string path_change_text(const core::PathChange& c) {
   const auto addresses = [](const std::vector<wire::Address>& list) {
     if (list.empty()) return std::string("*");
     std::string out;
-    for (const wire::Address& a : list) out += (out.empty() ? "" : ",") + a.to_string();
+    for (const wire::Address& a : list) {
+      if (!out.empty()) out += ',';
+      out += a.to_string();
+    }
     return out;
   };
   std::string out = fmt::format("path change {} round {} (since round {}):", flow_text(c.flow),

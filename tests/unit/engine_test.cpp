@@ -340,7 +340,7 @@ TEST(DupTrace, ASecondReplyToTheSameProbeIsNotCountedTwice) {
   const auto first = net.sent_probes_.front();  // TTL 1
   net.advance(3ms);
   // TTL 1's reply came back (RTT 2 ms; TTL 2's is due at 4 ms) and was matched.
-  const auto matched = [&first](const core::HopEvent& h) {
+  const auto matched = [](const core::HopEvent& h) {
     return h.ttl == 1 && h.reply.addr.to_string() == "10.0.1.1";
   };
   ASSERT_EQ(std::count_if(net.hops.begin(), net.hops.end(), matched), 1);
