@@ -1,6 +1,7 @@
 #include "nfqtrace/core/engine.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "nfqtrace/core/probe_layout.hpp"
 
@@ -14,8 +15,9 @@ constexpr std::uint32_t ack_only_after = 32;
 // the slack is for data that arrived after that ACK. An off-path sender
 // guesses it once in 2^15 tries; a RST it gets wrong ends nothing.
 constexpr std::uint32_t peer_rst_window = 1u << 17;
-// A closed flow lingers this long, so that the last ACKs and retransmitted
-// FINs of its close find it closed instead of starting a new trace.
+// A closed flow lingers this long after its last packet, so that the last
+// ACKs and retransmissions of its close (backing off for seconds on a lossy
+// path) find it closed instead of starting a new trace.
 constexpr Duration closed_linger = std::chrono::seconds(10);
 // Mixed into the sampling hash, so the sampled set is not simply "low hashes".
 constexpr std::size_t sample_hash_mix = 0x9e3779b97f4a7c15ull;
@@ -110,7 +112,12 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
       return;
     case FlowTimer::linger:
       // A round still running when the linger ends re-arms it when it ends.
-      if (f.phase == Phase::closing && !f.trace) flows_.erase(key);
+      if (f.phase != Phase::closing || f.trace) return;
+      if (now.mono < f.last_seen + closed_linger) {
+        arm(key, f, FlowTimer::linger, f.last_seen + closed_linger);
+        return;
+      }
+      flows_.erase(key);
       return;
     case FlowTimer::next_round:
       if (f.phase == Phase::resting && f.skip != Skip::none && f.round_due(now.mono)) {
@@ -184,8 +191,8 @@ bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet) {
 void Engine::trigger(const FlowKey& key, Flow& f, Instant now) {
   ++counters_.retransmissions;
   admit_waiting(now);  // who came earlier goes first
+  f.triggered = true;
   if (admission_.keep()) {
-    ++counters_.traces_triggered;
     enter(key, f, Phase::admitted, now);
   } else {
     enter(key, f, Phase::waiting, now);
@@ -230,7 +237,6 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
       if (config_.skip_marks && !stopped_) set_skip(key, f, Skip::all);
       break;
     case Phase::closing:
-      f.closed_at = now.mono;
       if (from == Phase::admitted) admission_.give_up_kept();
       // Conntrack keeps a closed connection (and its mark) for minutes: a
       // new connection on the same ports would inherit the skip.
@@ -302,6 +308,8 @@ void Engine::start_round(const FlowKey& key, Flow& f, Instant now) {
               from.probe_lengths[random_.below(static_cast<std::uint32_t>(i + 1))]);
   f.trace = std::make_unique<Trace>(p, key, f.rounds, now, from);
   ++counters_.traces_started;
+  // Counted as it begins: a flow let in may close before its next packet.
+  if (std::exchange(f.triggered, false)) ++counters_.traces_triggered;
   enter(key, f, Phase::tracing, now);
 }
 
@@ -353,13 +361,14 @@ void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
   end_round(f, *reason, now);
   admit_waiting(now);
   if (f.phase == Phase::closing) {
-    arm(key, f, FlowTimer::linger, std::max(now.mono, f.closed_at + closed_linger));
+    arm(key, f, FlowTimer::linger, std::max(now.mono, f.last_seen + closed_linger));
     return;
   }
   enter(key, f, Phase::resting, now);
 }
 
 void Engine::end_round(Flow& f, StopReason reason, Instant now) {
+  f.trace->release_destination_replies();
   take_replies(*f.trace);
   TraceResult result = f.trace->result(reason, now);
   if (memory_) memory_->learn(result, now.mono);

@@ -193,7 +193,27 @@ void Trace::record(std::uint8_t ttl, const Reply& reply) {
   slowest_reply_ = std::max(slowest_reply_, reply.rtt);
   highest_answered_ = std::max(highest_answered_, ttl);
   hops_[ttl - 1u].replies.push_back(reply);
-  new_replies_.push_back(HopEvent{flow_, round_, ttl, reply});
+  auto& stream = reply.kind == ReplyKind::destination ? destination_replies_ : new_replies_;
+  stream.push_back(HopEvent{flow_, round_, ttl, reply});
+}
+
+bool Trace::below_done(std::uint8_t ttl) const {
+  for (std::uint8_t t = floor_; t < ttl; ++t)
+    if (hops_[t - 1u].probes_sent < params_.ttl_repeat) return false;
+  return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
+    return p.ttl >= ttl || p.answered || p.expired;
+  });
+}
+
+std::vector<HopEvent>& Trace::new_replies() {
+  if (!destination_replies_.empty() && below_done(destination_ttl_)) release_destination_replies();
+  return new_replies_;
+}
+
+void Trace::release_destination_replies() {
+  for (HopEvent& hop : destination_replies_)
+    if (hop.ttl <= destination_ttl_) new_replies_.push_back(std::move(hop));
+  destination_replies_.clear();
 }
 
 Probe* Trace::find(const ProbeIdentity& id) {

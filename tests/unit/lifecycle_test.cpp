@@ -84,6 +84,29 @@ TEST(Lifecycle, AFlowIsFreshThenTracingThenRestingThenTracingAgainThenClosing) {
   EXPECT_EQ(engine.counters().illegal_transitions, 0u);
 }
 
+TEST(Lifecycle, AClosedFlowLingersTenSecondsAfterItsLastPacketNotItsFin) {
+  core::Engine engine(skipping_with_repeat());
+  Network net(engine, three_routers(), flow_from(40001));
+  const core::FlowKey key = net.key();
+  net.stream(20, 10ms);
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+  ASSERT_EQ(engine.phase(key), Phase::closing);
+  // On a lossy path its last data and FIN are retransmitted for seconds,
+  // backing off: each finds the flow closed, none starts it anew.
+  for (const auto gap : {4s, 8s, 9s}) {
+    net.advance(gap);
+    net.send(net.flow());
+    EXPECT_EQ(engine.phase(key), Phase::closing);
+  }
+  net.advance(9s);
+  EXPECT_EQ(engine.phase(key), Phase::closing);
+  net.advance(2s);  // 10 s after its last packet: forgotten
+  EXPECT_FALSE(engine.phase(key));
+  EXPECT_EQ(net.traces.size(), 1u);
+}
+
 TEST(Lifecycle, DecisionsComeInTheOrderTheyWereMade) {
   core::Engine engine(skipping_with_repeat());
   Network net(engine, three_routers(), flow_from(40001));
@@ -275,6 +298,22 @@ TEST(Trigger, AConnectionIsWatchedPastTheQueueUntilItRetransmitsThenTraced) {
   retransmit(net, true);
   send_data(net, 20, true);
   EXPECT_EQ(net.traces.size(), 1u);
+}
+
+TEST(Trigger, ACountedTriggeredTraceIsOneThatBegan) {
+  core::Engine engine(on_retransmission(true));
+  Network net(engine, three_routers(), flow_from(40012));
+  send_data(net, 1, false);
+  answer_all(engine, net.now());
+  retransmit(net, true);
+  ASSERT_EQ(engine.phase(net.key()), Phase::admitted);
+  EXPECT_EQ(engine.counters().retransmissions, 1u);
+  // It closes before a packet of its round comes: no trace, none counted.
+  testpkt::Tcp fin = net.flow();
+  fin.flags = 0x11;
+  net.send(fin);
+  EXPECT_TRUE(net.traces.empty());
+  EXPECT_EQ(engine.counters().traces_triggered, 0u);
 }
 
 TEST(Trigger, WithoutMarksTheRetransmissionInTheQueueStartsTheRoundAtOnce) {

@@ -446,6 +446,32 @@ TEST_P(Findings, LossFromAHopOnIsFoundAndALimitingRouterIsNotLoss) {
   EXPECT_FALSE(clean.traces[0].loss_from_ttl);
 }
 
+// What a user of the live lines relies on: each is a reply of its round's
+// trace record, and each reply there was a line. Under loss a probe further
+// out may reach the destination before a lower one does.
+TEST_P(Findings, UnderLossLiveHopsAreTheTracesReplies) {
+  const bool v6 = GetParam();
+  auto c = config();
+  c.trace.ttl_repeat = 10;
+  using Reply = std::tuple<std::uint32_t, std::uint8_t, std::string, core::Duration>;
+  for (unsigned seed = 1; seed <= 40; ++seed) {
+    core::Engine engine(c);
+    Path path = routers(v6);
+    path.loss = 0.2;  // every link, both ways
+    path.seed = seed;
+    Network net(engine, path, flow(v6));
+    net.stream(400, 10ms);
+    std::multiset<Reply> lines, recorded;
+    for (const core::HopEvent& h : net.hops)
+      lines.insert({h.round, h.ttl, h.reply.addr.to_string(), h.reply.rtt});
+    for (const core::TraceResult& t : net.traces)
+      for (const core::Hop& hop : t.hops)
+        for (const core::Reply& r : hop.replies)
+          recorded.insert({t.round, hop.ttl, r.addr.to_string(), r.rtt});
+    EXPECT_EQ(lines, recorded) << "seed " << seed;
+  }
+}
+
 TEST_P(Findings, BothDistancesAreKnown) {
   const bool v6 = GetParam();
   core::Engine engine(config());

@@ -48,6 +48,7 @@ struct Path {
   // Beyond hop `lossy_after`, each exchange is lost with this probability.
   int lossy_after = 0;
   double loss = 0;
+  unsigned seed = 7;  // of the losses
   int distance() const { return static_cast<int>(routers.size()) + 1; }
 };
 
@@ -297,7 +298,7 @@ class Network {
   testpkt::Tcp flow_;
   Duration now_{0};
   std::vector<Pending> pending_;
-  std::mt19937 rng_{7};
+  std::mt19937 rng_{path_.seed};
 };
 
 inline void drain(core::Engine& engine) {

@@ -86,7 +86,6 @@ struct Flow {
   std::uint32_t rounds = 0;          // rounds started so far
   Duration round_started{0};
   Duration last_seen{0};
-  Duration closed_at{0};
   std::array<std::optional<Duration>, flow_timer_count> timers{};
   std::uint32_t packets_since_probe = 0;
   std::uint32_t packets_since_data = 0;  // a long run: a flow that only ACKs
@@ -105,6 +104,7 @@ struct Flow {
   PathHistory history;
   std::uint8_t peer_ttl = 0;
   Duration silence_margin{0};  // grown by late replies
+  bool triggered = false;      // a retransmission let it in: its next round counts so
 
   std::optional<Duration>& timer(FlowTimer which) { return timers[static_cast<std::size_t>(which)]; }
   // Its next round is due (with --repeat, one interval after the last began).

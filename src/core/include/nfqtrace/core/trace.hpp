@@ -146,13 +146,22 @@ class Trace {
   // for silent: 3 round trips of the slowest reply so far, or what late
   // replies in earlier rounds showed, plus time for scheduling.
   Duration silence_margin() const;
-  // Replies matched since the caller last took them, for streaming.
-  std::vector<HopEvent>& new_replies() { return new_replies_; }
+  // Replies matched since the caller last took them, for streaming. The
+  // destination's wait till no lower TTL can reach it any more (all their
+  // probes out and answered or timed out) or the round ends: a lower one
+  // that does (its first probe lost on the way) ends the trace there,
+  // without the higher one.
+  std::vector<HopEvent>& new_replies();
+  // The round is over: the destination's replies at its final TTL join the
+  // new replies.
+  void release_destination_replies();
 
  private:
   std::uint8_t horizon() const;  // highest TTL still worth probing
   bool all_settled(std::uint8_t up_to_ttl) const;
   bool all_settled_at(std::uint8_t ttl) const;
+  // Every probe below `ttl` is out and answered or past its --timeout.
+  bool below_done(std::uint8_t ttl) const;
   bool first_pass_settled() const;
   std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
   void record(std::uint8_t ttl, const Reply& reply);
@@ -190,6 +199,7 @@ class Trace {
   std::uint8_t known_window_ = 0;
   bool closing_ = false;
   std::vector<HopEvent> new_replies_;
+  std::vector<HopEvent> destination_replies_;  // held till the round's end
 
   std::uint8_t known_distance_ = 0;  // from earlier rounds
   Duration margin_floor_{0};          // from late replies in earlier rounds
