@@ -18,12 +18,20 @@
 # directory; by default helpers/ next to the nfqtrace binary given. run_all.sh
 # runs a copy of the binary, so it sets NFQTRACE_HELPERS from the path it was
 # given. A missing tool is an error asking for a build; nothing is compiled.
+#
+# Side by side with an earlier binary: --before=PATH (or --before PATH, or
+# NFQTRACE_BEFORE=PATH) names a second nfqtrace, e.g. the last release. The
+# benchmarks that compare (throughput, latency, time_to_path) then run their
+# traced conditions with it too, as conditions of their own ("<cond>_before",
+# interleaved with the rest); the others measure NFQ alone and say so. The
+# helpers stay those of NFQ.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../tests/netns/lib.sh
 source "$BENCH_DIR/../tests/netns/lib.sh"
 
 NFQ=""          # nfqtrace binary
+NFQ_BEFORE=""   # the earlier binary compared with it (--before), or ""
 QUICK=0         # 1: the --quick smoke form
 BENCH_NAME=""
 BENCH_OUT=""    # results directory
@@ -37,17 +45,25 @@ pick() { if (( QUICK )); then echo "$1"; else echo "$2"; fi; }
 # bench_init NAME [NFQTRACE] [--quick] [--tool=EXTRA_TOOL...]: see the top.
 bench_init() {
   BENCH_NAME=$1; shift
-  local arg extra=()
-  for arg in "$@"; do
+  local arg extra=() usage="usage: sudo bash $0 [/path/to/nfqtrace] [--quick] [--before=/path/to/earlier/nfqtrace]"
+  NFQ_BEFORE=${NFQTRACE_BEFORE:-}
+  while (( $# )); do
+    arg=$1; shift
     case $arg in
       --quick) QUICK=1 ;;
       --full) QUICK=0 ;;
-      -h|--help) echo "usage: sudo bash $0 [/path/to/nfqtrace] [--quick]"; exit 0 ;;
+      -h|--help) echo "$usage"; exit 0 ;;
       --tool=*) extra+=("${arg#--tool=}") ;;
-      -*) echo "unknown option $arg (usage: $0 [/path/to/nfqtrace] [--quick])" >&2; exit 2 ;;
+      --before=*) NFQ_BEFORE=${arg#--before=} ;;
+      --before) (( $# )) || { echo "--before needs a path ($usage)" >&2; exit 2; }; NFQ_BEFORE=$1; shift ;;
+      -*) echo "unknown option $arg ($usage)" >&2; exit 2 ;;
       *) NFQ=$arg ;;
     esac
   done
+  if [[ -n $NFQ_BEFORE ]]; then
+    [[ -x $NFQ_BEFORE ]] || { echo "ERROR: the earlier binary '$NFQ_BEFORE' (--before) is not executable" >&2; exit 1; }
+    NFQ_BEFORE=$(cd "$(dirname "$NFQ_BEFORE")" && pwd)/$(basename "$NFQ_BEFORE")
+  fi
   [[ -n $NFQ ]] || NFQ="$NET_REPO_DIR/build/nfqtrace"
   if [[ ! -x $NFQ ]]; then
     echo "ERROR: nfqtrace binary '$NFQ' not found or not executable (usage: sudo bash $0 [/path/to/nfqtrace] [--quick])" >&2
@@ -75,6 +91,7 @@ bench_init() {
   MANYCONN=$(net_helper manyconn) || exit 1
   write_sampler_script
   section "$BENCH_NAME: $(if (( QUICK )); then echo quick; else echo full; fi) run, nfqtrace $NFQ"
+  [[ -z $NFQ_BEFORE ]] || log "earlier binary (--before): $NFQ_BEFORE (compared by the throughput, latency and time_to_path benchmarks only)"
   log "helpers: $NFQTRACE_HELPERS"
 }
 
@@ -266,10 +283,20 @@ EOF
 # job NAME, its pid in NFQ_PID. cond_stop NAME COND: undoes it (nfqtrace
 # must exit 0). cond_traced COND: true when nfqtrace runs in COND.
 cond_traced() { [[ $1 != base && $1 != ctbase ]]; }
+# A condition named "<cond>_before" is <cond> with the earlier binary
+# (--before); cond_base COND: the condition without that suffix.
+cond_base() { echo "${1%_before}"; }
+cond_before() { [[ $1 == *_before ]]; }
 cond_start() {
   local name=$1 cond=$2 port=$3 args
+  # nfq_start and nfq_start_queue_all run $NFQ: the earlier binary here.
+  local NFQ=$NFQ
+  if cond_before "$cond"; then
+    [[ -n $NFQ_BEFORE ]] || die "condition '$cond' needs --before"
+    NFQ=$NFQ_BEFORE
+  fi
   args=(--dport "$port" --mode dup --format json)
-  case $cond in
+  case $(cond_base "$cond") in
     base) ;;
     ctbase) ct_rules_on "$CLI" ;;
     ended|traced) nfq_start "$name" "$CLI" "${args[@]}" ;;
@@ -279,13 +306,37 @@ cond_start() {
   esac
 }
 cond_stop() {
-  case $2 in
+  case $(cond_base "$2") in
     base) ;;
     ctbase) ct_rules_off "$CLI" ;;
     queued) nfq_stop_queue_all "$1" "$CLI" ;;
     *) nfq_stop "$1" ;;
   esac
 }
+
+# Rounds, from the trace records of an nfqtrace's output (FILE):
+# waves_lower FILE: the waves the rounds sent, summed, counted from below.
+#   A dup round sends its first pass (every TTL of its window at once) with
+#   one packet and its second pass (every repeat at once) with a later one;
+#   the output does not say how many waves a round sent, so a round counts
+#   1, plus 1 when a TTL was probed more than once. (A first pass whose
+#   window widens sends more waves: never needed on these 4-hop paths.)
+waves_lower() {
+  trace_records "$1" | jq -s '[.[] | (if any(.hops[]; .probes > 0) then 1 else 0 end)
+                                 + (if any(.hops[]; .probes > 1) then 1 else 0 end)] | add // 0'
+}
+# round_ms FILE: each round's length (trace end − start), ms, one a line.
+round_ms() {
+  trace_records "$1" | jq -r '[.start, .end] | @tsv' | while IFS=$'\t' read -r a b; do
+    echo $(( ($(rfc3339_ns "$b") - $(rfc3339_ns "$a")) / 1000 ))
+  done | awk '{ printf "%.3f\n", $1 / 1000 }'
+}
+# slow_rounds FILE LIMIT_MS: rounds that lasted LIMIT_MS or longer.
+slow_rounds() { round_ms "$1" | awk -v l="$2" '$1 >= l { n++ } END { print n + 0 }'; }
+# inferred_silent FILE: traces with a hop taken for silent ("silent":"inferred").
+inferred_silent() { trace_records "$1" | jq -r 'select(any(.hops[]; .silent? == "inferred")) | 1' | wc -l; }
+# late_hops FILE: hop lines of replies that came after their TTL was taken for silent.
+late_hops() { jq -R -c 'fromjson? | select(type == "object" and .type == "hop" and .late == true)' "$1" | wc -l; }
 
 # nfq_stop NAME: SIGTERM, waits for its exit (0 expected).
 nfq_stop() {

@@ -2,7 +2,7 @@
 # Runs every nfqtrace benchmark, one after another, each against the
 # untraced baseline in its own namespace network, and prints all the tables.
 #
-#   sudo bash bench/run_all.sh [/path/to/nfqtrace] [--quick] [NAME...]
+#   sudo bash bench/run_all.sh [/path/to/nfqtrace] [--quick] [--before PATH] [NAME...]
 #
 # Default binary: build/nfqtrace; the bench tools are the helpers built with
 # it (helpers/ next to it, or NFQTRACE_HELPERS=DIR). --quick: the smoke form
@@ -11,6 +11,9 @@
 # BENCH_RESULTS=DIR: results there instead. NAMEs pick benchmarks (throughput
 # latency time_to_path harm scale cost). Writes summary.md (machine, kernel,
 # binary, every table) and logs/NAME.log to the results directory.
+# --before PATH (or NFQTRACE_BEFORE=PATH): an earlier nfqtrace (e.g. the last
+# release, built with its own helpers or not) measured side by side with the
+# first in the benchmarks that compare (throughput latency time_to_path).
 # Exit status: 0 when every benchmark measured (whatever the numbers) and
 # left nothing behind; 1 when one could not measure (its log is printed) or
 # left a namespace or a process running (reported, then removed).
@@ -18,15 +21,23 @@ set -uo pipefail
 DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$DIR/.." && pwd)
 ALL=(throughput latency time_to_path harm scale cost)
-NFQ="" QUICK=() PICKED=()
-for arg in "$@"; do
+NFQ="" QUICK=() PICKED=() BEFORE=${NFQTRACE_BEFORE:-}
+while (( $# )); do
+  arg=$1; shift
   case $arg in
     --quick) QUICK=(--quick) ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --before=*) BEFORE=${arg#--before=} ;;
+    --before) (( $# )) || { echo "--before needs a path" >&2; exit 2; }; BEFORE=$1; shift ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $arg" >&2; exit 2 ;;
     *) if [[ " ${ALL[*]} " == *" $arg "* ]]; then PICKED+=("$arg"); else NFQ=$arg; fi ;;
   esac
 done
+unset NFQTRACE_BEFORE   # the benchmarks get the copy below, as an argument
+if [[ -n $BEFORE && ! -x $BEFORE ]]; then
+  echo "ERROR: the earlier binary '$BEFORE' (--before) not found" >&2
+  exit 1
+fi
 (( ${#PICKED[@]} )) || PICKED=("${ALL[@]}")
 NFQ=${NFQ:-$REPO/build/nfqtrace}
 if [[ ! -x $NFQ ]]; then
@@ -63,6 +74,15 @@ for try in 1 2 3 4 5 6; do
   (( try < 6 )) && { echo "(could not copy or run '$NFQ', being rebuilt? again in 10 s)" >&2; sleep 10; }
 done
 [[ -n $version ]] || { echo "ERROR: '$NFQ' does not run ($NFQ --version)" >&2; exit 1; }
+BEFORE_ARGS=() before_line=""
+if [[ -n $BEFORE ]]; then
+  cp "$BEFORE" "$RUN_BIN/nfqtrace-before" && bversion=$("$RUN_BIN/nfqtrace-before" --version 2>/dev/null | head -n1)
+  [[ -n ${bversion:-} ]] || { echo "ERROR: '$BEFORE' (--before) does not run" >&2; exit 1; }
+  BEFORE_ARGS=(--before="$RUN_BIN/nfqtrace-before")
+  bsrc=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$BEFORE")/CMakeCache.txt" 2>/dev/null)
+  bcommit=$(git -C "${bsrc:-/nonexistent}" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
+  before_line="- earlier binary (--before, compared in throughput, latency, time_to_path): $BEFORE ($bversion, $(sha256sum "$RUN_BIN/nfqtrace-before" | cut -c1-12)), built from ${bsrc:-unknown} (commit: $bcommit)"
+fi
 # The source the binary was built from (its CMake cache), and its commit.
 src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$(dirname "$NFQ")/CMakeCache.txt" 2>/dev/null)
 src=${src:-unknown}
@@ -77,6 +97,7 @@ fi
   echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "- kernel: $(uname -r); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores"
   echo "- binary: $NFQ ($version, $(sha256sum "$RUN_BIN/nfqtrace" | cut -c1-12)), built from $src (commit: $commit)"
+  [[ -z $before_line ]] || echo "$before_line"
   echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
 } >"$OUT/summary.md"
@@ -116,21 +137,22 @@ for name in "${PICKED[@]}"; do
   # In the background to know its pid (its namespaces' names hold it), with
   # SIGINT and SIGQUIT back to their defaults (a script's background job
   # starts with them ignored, and Ctrl-C must reach it).
-  NFQT_BENCH_RUN=$tag env --default-signal=INT,QUIT bash "$DIR/bench_$name.sh" "$RUN_BIN/nfqtrace" "${QUICK[@]}" >"$log" 2>&1 &
+  NFQT_BENCH_RUN=$tag env --default-signal=INT,QUIT bash "$DIR/bench_$name.sh" "$RUN_BIN/nfqtrace" "${QUICK[@]}" "${BEFORE_ARGS[@]}" >"$log" 2>&1 &
   child=$!
   rc=0
   wait "$child" || rc=$?
   left=$(leftovers "$name" "$child" "$tag")
   child=""
   secs=$(( $(date +%s) - start ))
+  load=$(cut -d' ' -f1-3 /proc/loadavg)
   if [[ -n $left ]]; then
     printf 'FAIL   %-14s %4d s  (left behind, now removed:)\n' "$name" "$secs"
     while IFS= read -r line; do printf '         %s\n' "$line"; done <<<"$left"
     failed+=("$name")
     { echo "### $name: FAILED, left behind: $(tr '\n' ';' <<<"$left")"; echo; } >>"$OUT/summary.md"
   elif (( rc == 0 )) && [[ -s $OUT/$name.md ]]; then
-    printf 'ok     %-14s %4d s\n' "$name" "$secs"
-    { cat "$OUT/$name.md"; echo; } >>"$OUT/summary.md"
+    printf 'ok     %-14s %4d s  (load average at its end: %s)\n' "$name" "$secs" "$load"
+    { cat "$OUT/$name.md"; echo; echo "($name: $secs s; load average at its end: $load)"; echo; } >>"$OUT/summary.md"
     # Not a failure (the numbers are not checked), but worth a look: a cell
     # the script could not fill, e.g. a line of nfqtrace's it could not parse.
     grep -q '\bnan\b' "$OUT/$name.md" && printf '       %-14s (note: its table has cells it could not measure: nan)\n' "$name"
