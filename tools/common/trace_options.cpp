@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "build_info.hpp"
+#include "git_revision.hpp"
 #include "nfqtrace/base/version.hpp"
 
 namespace nfqtrace::cli {
@@ -26,6 +28,13 @@ std::optional<std::uint32_t> parse_mark(const std::string& mark) {
   auto [end, ec] = std::from_chars(begin, mark.c_str() + mark.size(), bits, base);
   if (ec != std::errc() || end != mark.c_str() + mark.size() || bits == 0) return std::nullopt;
   return bits;
+}
+
+// "nfqtrace 0.1.0 (git 2d0af86e1c2a)" and what it was built with.
+std::string version_text(const std::string& tool) {
+  const std::string_view revision = NFQTRACE_GIT_REVISION;
+  return fmt::format("{} {}{}\nbuilt with {}\n", tool, nfqtrace::version,
+                     revision.empty() ? "" : fmt::format(" (git {})", revision), NFQTRACE_BUILT_WITH);
 }
 
 }  // namespace
@@ -93,13 +102,13 @@ std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions&
 Format format_of(const SharedOptions& v) { return v.format == "json" ? Format::json : Format::text; }
 
 std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool) {
-  app.set_version_flag("--version", fmt::format("{} {}", tool, nfqtrace::version));
+  app.set_version_flag("--version", version_text(tool));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     return Exit{0, app.help()};
   } catch (const CLI::CallForVersion&) {
-    return Exit{0, fmt::format("{} {}\n", tool, nfqtrace::version)};
+    return Exit{0, version_text(tool)};
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();
     if (auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
