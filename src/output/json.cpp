@@ -95,7 +95,17 @@ json findings_json(const core::TraceResult& t) {
   return j;
 }
 
-json reply_fields(const core::Reply& r) {
+// What `book` knows of `addr` now, into `j`.
+void address_fields(json& j, const wire::Address& addr, const AddressBook* book) {
+  if (book == nullptr) return;
+  const AddressInfo* info = book->find(addr);
+  if (info == nullptr) return;
+  if (!info->name.empty()) j["name"] = info->name;
+  if (info->asn) j["asn"] = *info->asn;
+  if (!info->as_name.empty()) j["as_name"] = info->as_name;
+}
+
+json reply_fields(const core::Reply& r, const AddressBook* book) {
   json j{{"addr", r.addr.to_string()},
          {"rtt_ms", to_ms(r.rtt)},
          {"time", rfc3339(r.at.wall)},
@@ -111,22 +121,23 @@ json reply_fields(const core::Reply& r) {
   }
   if (!r.mpls.empty()) j["mpls"] = mpls_json(r.mpls);
   if (r.late) j["late"] = true;
+  address_fields(j, r.addr, book);
   return j;
 }
 
 }  // namespace
 
-json hop_json(const core::HopEvent& hop) {
+json hop_json(const core::HopEvent& hop, const AddressBook* book) {
   json j{{"type", "hop"}, {"flow", flow_json(hop.flow)}, {"round", hop.round}, {"ttl", hop.ttl}};
-  j.update(reply_fields(hop.reply));
+  j.update(reply_fields(hop.reply, book));
   return j;
 }
 
-json trace_json(const core::TraceResult& t) {
+json trace_json(const core::TraceResult& t, const AddressBook* book) {
   json hops = json::array();
   for (const core::Hop& h : t.hops) {
     json replies = json::array();
-    for (const core::Reply& r : h.replies) replies.push_back(reply_fields(r));
+    for (const core::Reply& r : h.replies) replies.push_back(reply_fields(r, book));
     json hop{{"ttl", h.ttl},
              {"probes", h.probes_sent},
              {"answered", h.replies.size()},

@@ -70,6 +70,17 @@ std::string mpls_text(const std::vector<wire::MplsEntry>& stack) {
   return out;
 }
 
+// "name (addr) [AS64500]" from what `book` knows now; the address alone
+// without it.
+std::string address_text(const wire::Address& addr, const AddressBook* book) {
+  const AddressInfo* info = book != nullptr ? book->find(addr) : nullptr;
+  if (info == nullptr) return addr.to_string();
+  std::string out = info->name.empty() ? addr.to_string()
+                                       : fmt::format("{} ({})", info->name, addr.to_string());
+  if (info->asn) out += fmt::format(" [AS{}]", *info->asn);
+  return out;
+}
+
 }  // namespace
 
 std::string findings_text(const core::TraceResult& t) {
@@ -104,7 +115,7 @@ std::string flow_text(const core::FlowKey& flow) {
   return endpoint_text(flow.src, flow.sport) + " -> " + endpoint_text(flow.dst, flow.dport);
 }
 
-std::string trace_text(const core::TraceResult& t) {
+std::string trace_text(const core::TraceResult& t, const AddressBook* book) {
   const std::string back = t.return_hops ? fmt::format(" (back: {})", *t.return_hops) : "";
   std::string out = fmt::format(
       "trace {} round {} ({}): {}, {} hop{}{}, {} probes, {:.3f} s\n", flow_text(t.flow), t.round,
@@ -122,7 +133,7 @@ std::string trace_text(const core::TraceResult& t) {
     const wire::Address* last = nullptr;
     for (const core::Reply& r : h.replies) {
       if (!last || *last != r.addr) {
-        line += fmt::format(" {}", r.addr.to_string());
+        line += fmt::format(" {}", address_text(r.addr, book));
         last = &r.addr;
       }
       line += fmt::format("  {:.3f} ms{}{}{}", to_ms(r.rtt), unreachable_mark(r), r.late ? " (late)" : "",

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "nfqtrace/core/result.hpp"
+#include "nfqtrace/output/address_book.hpp"
 
 namespace nfqtrace::output {
 
@@ -15,17 +16,21 @@ std::string rfc3339(core::Duration since_epoch);
 double to_ms(core::Duration d);
 
 nlohmann::json flow_json(const core::FlowKey& flow);
+// `book`, when given, adds what is known of each reply's address at the
+// time: "name" (reverse DNS), "asn" and "as_name", each only when known.
 // {"type":"hop", "flow", "round", "ttl", "addr", "rtt_ms", "time", "kind", ...}
-nlohmann::json hop_json(const core::HopEvent& hop);
+nlohmann::json hop_json(const core::HopEvent& hop, const AddressBook* book = nullptr);
 // {"type":"trace", "flow", "round", "mode", "start", "end", "reached", "reason", "hops": [...],
 //  "middleboxes", "rewrites", "nat", "loss_from_ttl", "forward_hops", "return_hops"}
-nlohmann::json trace_json(const core::TraceResult& trace);
+nlohmann::json trace_json(const core::TraceResult& trace, const AddressBook* book = nullptr);
 // {"type":"path_change", "flow", "round", "previous_round", "changes": [{"ttl", "from", "to"}]}
 nlohmann::json path_change_json(const core::PathChange& change);
 
 // The trace as a table, one line per TTL, then what the path did to the
-// connection in words; ending in a newline.
-std::string trace_text(const core::TraceResult& trace);
+// connection in words; ending in a newline. With `book`, an address is
+// shown as "name (addr)" when its name is known, followed by its AS when
+// known, as traceroute -A does: "r1.example (198.18.1.2) [AS64500]".
+std::string trace_text(const core::TraceResult& trace, const AddressBook* book = nullptr);
 // What the path did to the connection, in words, a line each (indented);
 // empty when it did nothing we saw.
 std::string findings_text(const core::TraceResult& trace);
