@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# SIGINT, then SIGTERM, while a trace is running (a silent router with a
-# 3 s timeout keeps it running): nfqtrace exits 0 within 5 s, removes its
-# rules, and the traced connection goes on undisturbed to the end.
+# SIGINT, then SIGTERM, while a trace is running (a silent router at the
+# highest TTL probed, --maxttl 3, with a 3 s timeout keeps it running:
+# nothing beyond it answers, so its silence cannot be inferred sooner):
+# nfqtrace exits 0 within 5 s, removes its rules, and the traced connection
+# goes on undisturbed to the end.
 # Usage: bash test_signals.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
 net_init signals
@@ -25,7 +27,7 @@ for sig in INT TERM; do
   make_data "$NET_TMP/data-$sig.bin" 2048
   upload_server "$SRV" $FAM "$port"
   require "nfqtrace starts and installs its rules" nfqtrace_start "$name" "$CLI" "$NFQ" \
-    --dport "$port" --mode dup --format json --timeout 3
+    --dport "$port" --mode dup --format json --timeout 3 --maxttl 3
   upload_start "up-$sig" "$CLI" $FAM "$DST" "$port" "$NET_TMP/data-$sig.bin"
   check "a first hop is reported within 10 s" wait_until 10 has_hop_line "${BG_OUT[$name]}"
   traces_before=$(trace_records "${BG_OUT[$name]}" | wc -l)

@@ -18,7 +18,7 @@ std::optional<ResultWriter> ResultWriter::open(const std::optional<std::string>&
   return ResultWriter(f);
 }
 
-void ResultWriter::write(const std::string& text) {
+void ResultWriter::write(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
   std::fflush(stdout);
   if (log_) {

@@ -8,16 +8,17 @@
 #include <string>
 #include <utility>
 
+#include "destination.hpp"
 #include "nfqtrace/sys/error.hpp"
 
 namespace nfqtrace::cli {
 
-class ResultWriter {
+class ResultWriter final : public Destination {
  public:
   // Opens --log-file for appending; nullopt and a message on failure.
   static std::optional<ResultWriter> open(const std::optional<std::string>& log_file,
                                           std::string& error);
-  void write(const std::string& text);
+  void write(std::string_view text) override;
 
  private:
   explicit ResultWriter(std::FILE* log) : log_(log, &std::fclose) {}

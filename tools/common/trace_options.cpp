@@ -9,6 +9,7 @@
 #include "build_info.hpp"
 #include "git_revision.hpp"
 #include "nfqtrace/base/version.hpp"
+#include "run_meta.hpp"
 
 namespace nfqtrace::cli {
 namespace {
@@ -60,7 +61,14 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
                  "destination they reached is probed back from it only until its path meets "
                  "theirs; the hops below are theirs, marked inferred_from (dup mode)")
       ->check(CLI::Range(0.1, 1e6));
-  app.add_option("--format", v.format, "text or json (JSON Lines)")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--format", v.format,
+                 "text, json (JSON Lines), atlas (RIPE Atlas results, a line each), warts "
+                 "(scamper's binary files) or dot (Graphviz, written at the end)")
+      ->check(CLI::IsMember({"text", "json", "atlas", "warts", "dot"}))
+      ->capture_default_str();
+  app.add_option("--output", v.outputs,
+                 "also write FORMAT to FILE (repeatable), e.g. --output json=run.jsonl "
+                 "--output warts=run.warts");
   app.add_option("--log-file", v.log_file, "also append the results to FILE");
   app.add_option("--queue-id", v.queue_id, "NFQUEUE number")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--queue-size", v.queue_size, "queue capacity (packets)")->check(CLI::Range(1u, 10000000u))->capture_default_str();
@@ -99,7 +107,23 @@ std::optional<std::string> apply(const SharedOptions& v, runtime::TracerOptions&
   return std::nullopt;
 }
 
-Format format_of(const SharedOptions& v) { return v.format == "json" ? Format::json : Format::text; }
+std::variant<ResultOptions, std::string> result_options(const CLI::App& app,
+                                                        const SharedOptions& v,
+                                                        const std::string& tool) {
+  ResultOptions r;
+  r.format = parse_format(v.format).value_or(Format::text);
+  for (const std::string& spec : v.outputs) {
+    const auto eq = spec.find('=');
+    const auto format = parse_format(spec.substr(0, eq));
+    if (eq == std::string::npos || !format || eq + 1 == spec.size())
+      return "--output: expected FORMAT=FILE with FORMAT text, json, atlas, warts or dot, got '" +
+             spec + "'";
+    r.files.push_back(OutputSpec{*format, spec.substr(eq + 1)});
+  }
+  r.log_file = v.log_file;
+  r.meta = run_meta(app, tool);
+  return r;
+}
 
 std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool) {
   app.set_version_flag("--version", version_text(tool));

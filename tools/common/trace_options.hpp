@@ -9,12 +9,14 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <variant>
+#include <vector>
 
+#include "formats.hpp"
+#include "nfqtrace/output/meta.hpp"
 #include "nfqtrace/runtime/tracer.hpp"
 
 namespace nfqtrace::cli {
-
-enum class Format { text, json };
 
 // The defaults the engine has, as the options show them.
 inline const core::EngineConfig engine_defaults{};
@@ -35,17 +37,30 @@ struct SharedOptions {
   std::optional<unsigned> nflog_group;
   std::string mark = fmt::format("{:#x}", sys::default_mark);
   std::string format = "text";
+  std::vector<std::string> outputs;  // --output FORMAT=FILE
   std::optional<std::string> log_file;
   std::string user = "nobody";  // who we become once set up
 };
 
 // --maxttl --ttlrepeat --timeout --gaplimit --packetfreq (and --mode when
-// `with_mode`), --queue-id --queue-size --nflog-group --mark, --format --log-file.
+// `with_mode`), --queue-id --queue-size --nflog-group --mark, --format --output --log-file.
 void add_shared_options(CLI::App& app, SharedOptions& values, bool with_mode = true);
 
 // Fills the tracer's options; a one-line error for values CLI11 cannot check.
 std::optional<std::string> apply(const SharedOptions& values, runtime::TracerOptions& out);
-Format format_of(const SharedOptions& values);
+
+// Where a tool's results go (--format on stdout, each --output to its file,
+// --log-file), and the run's meta line.
+struct ResultOptions {
+  Format format = Format::text;
+  std::vector<OutputSpec> files;
+  std::optional<std::string> log_file;
+  output::Meta meta;  // the run, as the results describe it
+};
+// From the parsed command line of `tool`, or a one-line error.
+std::variant<ResultOptions, std::string> result_options(const CLI::App& app,
+                                                        const SharedOptions& values,
+                                                        const std::string& tool);
 
 // Runs CLI11's parser; on --help/--version or an error, the text to print and
 // the exit status (0, or 2 with a one-line error).

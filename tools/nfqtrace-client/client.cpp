@@ -47,20 +47,21 @@ sys::Result<sys::UniqueFd> connect_to(const sys::Endpoint& endpoint, core::Durat
   return sys::Error{"server unreachable: " + last_error};
 }
 
-// Prints results as they come and keeps the last trace of each direction.
+// Hands the results of both directions on as they come, and keeps the last
+// trace of each: in text, the two are shown side by side at the end.
 class Printer {
  public:
-  Printer(cli::Format format, cli::ResultWriter& out) : format_(format), out_(out) {}
+  explicit Printer(cli::ResultConsumer& results) : results_(results) {}
 
-  void forward_hop(const core::HopEvent& hop) { hop_line(hop, "forward"); }
+  void forward_hop(const core::HopEvent& hop) { results_.hop(hop, cli::Direction::forward); }
   void forward_trace(const core::TraceResult& trace) {
     forward = annotated(trace);
-    trace_line(*forward, "forward");
+    results_.trace(*forward, cli::Direction::forward);
   }
-  void reverse_hop(const core::HopEvent& hop) { hop_line(hop, "reverse"); }
+  void reverse_hop(const core::HopEvent& hop) { results_.hop(hop, cli::Direction::reverse); }
   void reverse_trace(const core::TraceResult& trace) {
     reverse = annotated(trace);
-    trace_line(*reverse, "reverse");
+    results_.trace(*reverse, cli::Direction::reverse);
   }
 
   std::optional<core::TraceResult> forward, reverse;
@@ -73,20 +74,7 @@ class Printer {
   }
 
  private:
-  void hop_line(const core::HopEvent& hop, const char* direction) {
-    if (format_ != cli::Format::json) return;
-    auto j = output::hop_json(hop);
-    j["direction"] = direction;
-    out_.write(j.dump() + "\n");
-  }
-  void trace_line(const core::TraceResult& trace, const char* direction) {
-    if (format_ != cli::Format::json) return;
-    auto j = output::trace_json(trace);
-    j["direction"] = direction;
-    out_.write(j.dump() + "\n");
-  }
-  cli::Format format_;
-  cli::ResultWriter& out_;
+  cli::ResultConsumer& results_;
 };
 
 class Client {
@@ -212,7 +200,7 @@ int run_client(const ClientOptions& options) {
   auto endpoint = sys::parse_endpoint(options.server);
   if (!endpoint)
     return fail(fmt::format("expected HOST:PORT or [IPv6]:PORT, got '{}'", options.server), 2);
-  auto started = cli::start_tool(options.log_file, fail);
+  auto started = cli::start_tool(options.results.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
   // Named, not a structured binding: clang 14 cannot capture those in lambdas.
   cli::ToolStart& tool = std::get<cli::ToolStart>(started);
@@ -239,7 +227,15 @@ int run_client(const ClientOptions& options) {
   rules.log_all_peer_acks = tracer_options.engine.trace.mode == core::Mode::mangle;
   tracer_options.rules = rules;
 
-  Printer printer(options.format, writer);
+  // Text on stdout is the two directions side by side, once both are known.
+  const bool side_by_side = options.results.format == cli::Format::text;
+  cli::Results results;
+  const cli::FormatContext context{options.results.meta, nullptr};
+  if (auto error = cli::add_outputs(
+          results, side_by_side ? std::nullopt : std::optional(options.results.format), writer,
+          options.results.files, context))
+    return fail(*error, 2);
+  Printer printer(results);
   ForwardSink sink(printer);
   auto tracer = runtime::Tracer::create(tracer_options, sink);
   if (!tracer) return fail(tracer.error());
@@ -253,9 +249,10 @@ int run_client(const ClientOptions& options) {
   auto failure = client.run(**tracer);
   sink.client = nullptr;
   (void)(*tracer)->shutdown();
+  results.finish();
   if (failure) return fail(failure->reason);
 
-  if (options.format == cli::Format::text && printer.forward && printer.reverse)
+  if (side_by_side && printer.forward && printer.reverse)
     writer.write(output::compare_text(*printer.forward, *printer.reverse));
   return 0;
 }

@@ -20,8 +20,7 @@ struct ClientOptions {
   std::string server;                // HOST:PORT or [v6]:PORT
   runtime::TracerOptions tracer;     // the forward trace
   coop::TraceRequest server_params;   // asked of the server for the reverse trace
-  cli::Format format = cli::Format::text;
-  std::optional<std::string> log_file;
+  cli::ResultOptions results;
   std::string user = "nobody";
   core::Duration connect_timeout = std::chrono::seconds(5);
   core::Duration overall_timeout = std::chrono::seconds(60);

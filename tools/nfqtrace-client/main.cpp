@@ -49,8 +49,10 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
   p.ttl_repeat = t.ttl_repeat;
   p.timeout = t.timeout;
   p.gap_limit = t.gap_limit;
-  o.format = cli::format_of(shared);
-  o.log_file = shared.log_file;
+  auto results = cli::result_options(app, shared, "nfqtrace-client");
+  if (auto* error = std::get_if<std::string>(&results))
+    return cli::Exit{2, "nfqtrace-client: " + *error + " (see --help)\n"};
+  o.results = std::get<cli::ResultOptions>(std::move(results));
   o.user = shared.user;
   o.overall_timeout = std::chrono::duration_cast<core::Duration>(std::chrono::duration<double>(time_limit_s));
   return o;

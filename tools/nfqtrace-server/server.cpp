@@ -11,17 +11,18 @@
 
 namespace nfqtrace::server {
 
-Server::Server(const ServerOptions& options, sys::EventLoop& loop, cli::ResultWriter& out,
+Server::Server(const ServerOptions& options, sys::EventLoop& loop, cli::ResultConsumer& results,
                sys::Timer timer)
-    : options_(options), loop_(loop), out_(out), timer_(std::move(timer)) {}
+    : options_(options), loop_(loop), results_(results), timer_(std::move(timer)) {}
 
 Server::~Server() { (void)shutdown(); }
 
 sys::Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options,
-                                                    sys::EventLoop& loop, cli::ResultWriter& out) {
+                                                    sys::EventLoop& loop,
+                                                    cli::ResultConsumer& results) {
   auto timer = sys::Timer::create();
   if (!timer) return timer.error();
-  std::unique_ptr<Server> s(new Server(options, loop, out, std::move(*timer)));
+  std::unique_ptr<Server> s(new Server(options, loop, results, std::move(*timer)));
 
   // Listen first: a port in use is the likeliest mistake, and nothing has
   // been installed yet when it shows.
@@ -148,7 +149,7 @@ void Server::close_client(int fd, std::string_view reason) {
 }
 
 void Server::on_hop(const core::HopEvent& hop) {
-  if (options_.format == cli::Format::json) out_.write(output::hop_json(hop).dump() + "\n");
+  results_.hop(hop, cli::Direction::none);
   auto it = by_flow_.find(hop.flow);
   if (it == by_flow_.end()) return;
   auto c = clients_.find(it->second);
@@ -164,8 +165,7 @@ void Server::on_trace(const core::TraceResult& trace) {
   }
   core::TraceResult shown = trace;
   if (client) client->session.note_nat(shown);  // what the client told us of its own end
-  out_.write(options_.format == cli::Format::json ? output::trace_json(shown).dump() + "\n"
-                                                  : output::trace_text(shown) + "\n");
+  results_.trace(shown, cli::Direction::none);
   if (!client) return;
   client->session.on_trace(trace, sys::now());
   pump(*client);

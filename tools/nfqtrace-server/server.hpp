@@ -8,7 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../common/console.hpp"
+#include "../common/metrics.hpp"
+#include "../common/results.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/coop/limits.hpp"
 #include "nfqtrace/coop/server_session.hpp"
@@ -24,21 +25,23 @@ struct ServerOptions {
   std::uint16_t port = 0;
   std::size_t max_clients = 64;
   coop::ServerLimits limits;
-  cli::Format format = cli::Format::text;
-  std::optional<std::string> log_file;
+  cli::ResultOptions results;
+  cli::MetricsOptions metrics;
   std::string user = "nobody";
 };
 
 class Server final : public runtime::ResultSink {
  public:
   static sys::Result<std::unique_ptr<Server>> create(const ServerOptions& options,
-                                                     sys::EventLoop& loop, cli::ResultWriter& out);
+                                                     sys::EventLoop& loop,
+                                                     cli::ResultConsumer& results);
   ~Server() override;
 
   // Closes every client and stops tracing; the rules go.
   sys::Status shutdown();
   const std::optional<sys::Error>& fatal() const;
   std::size_t clients() const { return clients_.size(); }
+  const runtime::Tracer* tracer() const { return tracer_.get(); }  // for the metrics
 
   // runtime::ResultSink: results of the traces, routed to their clients.
   void on_hop(const core::HopEvent& hop) override;
@@ -54,7 +57,8 @@ class Server final : public runtime::ResultSink {
     bool want_write = false;
   };
 
-  Server(const ServerOptions& options, sys::EventLoop& loop, cli::ResultWriter& out, sys::Timer timer);
+  Server(const ServerOptions& options, sys::EventLoop& loop, cli::ResultConsumer& results,
+         sys::Timer timer);
   void accept_from(int listen_fd);
   void on_client_ready(int fd, sys::EventLoop::Readiness ready);
   // Acts on what a client's session decided: trace, write, close.
@@ -65,7 +69,7 @@ class Server final : public runtime::ResultSink {
 
   ServerOptions options_;
   sys::EventLoop& loop_;
-  cli::ResultWriter& out_;
+  cli::ResultConsumer& results_;
   sys::Timer timer_;
   std::unique_ptr<runtime::Tracer> tracer_;
   std::vector<sys::UniqueFd> listeners_;

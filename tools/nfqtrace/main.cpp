@@ -7,11 +7,12 @@
 #include <cstdio>
 #include <memory>
 
-#include "nfqtrace/output/format.hpp"
 #include "nfqtrace/runtime/tracer.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
 #include "nfqtrace/sys/privileges.hpp"
 #include "../common/console.hpp"
+#include "../common/formats.hpp"
+#include "../common/metrics_server.hpp"
 #include "../common/summary.hpp"
 #include "../common/tool_start.hpp"
 #include "options.hpp"
@@ -20,26 +21,18 @@ namespace {
 
 using namespace nfqtrace;
 
-// Each result as it happens, in the chosen format.
-class ConsoleSink final : public runtime::ResultSink {
+// Each result as it happens, to every format and observer.
+class ResultsSink final : public runtime::ResultSink {
  public:
-  ConsoleSink(cli::Format format, cli::ResultWriter& out) : format_(format), out_(out) {}
-
-  void on_hop(const core::HopEvent& hop) override {
-    if (format_ == cli::Format::json) out_.write(output::hop_json(hop).dump() + "\n");
-  }
+  explicit ResultsSink(cli::Results& results) : results_(results) {}
+  void on_hop(const core::HopEvent& hop) override { results_.hop(hop, cli::Direction::none); }
   void on_trace(const core::TraceResult& trace) override {
-    out_.write(format_ == cli::Format::json ? output::trace_json(trace).dump() + "\n"
-                                            : output::trace_text(trace) + "\n");
+    results_.trace(trace, cli::Direction::none);
   }
-  void on_path_change(const core::PathChange& change) override {
-    out_.write(format_ == cli::Format::json ? output::path_change_json(change).dump() + "\n"
-                                            : output::path_change_text(change) + "\n");
-  }
+  void on_path_change(const core::PathChange& change) override { results_.path_change(change); }
 
  private:
-  cli::Format format_;
-  cli::ResultWriter& out_;
+  cli::Results& results_;
 };
 
 }  // namespace
@@ -56,16 +49,23 @@ int main(int argc, char** argv) {
                             *options.tracer.rules->out_interface), 2);
   }
 
-  auto started = cli::start_tool(options.log_file, fail);
+  auto started = cli::start_tool(options.results.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
   // Named, not a structured binding: clang 14 cannot capture those in lambdas.
   cli::ToolStart& tool = std::get<cli::ToolStart>(started);
   cli::ResultWriter& writer = tool.writer;
   sys::EventLoop& loop = tool.loop;
-  ConsoleSink sink(options.format, writer);
+  cli::Results results;
+  const cli::FormatContext context{options.results.meta, nullptr};
+  if (auto error = cli::add_outputs(results, options.results.format, writer,
+                                    options.results.files, context))
+    return fail(*error, 2);
+  ResultsSink sink(results);
   auto tracer = runtime::Tracer::create(options.tracer, sink);
   if (!tracer) return fail(tracer.error());
   if (auto s = (*tracer)->attach(loop); !s) return fail(s.error());
+  auto metrics = cli::serve_metrics(options.metrics, results, loop, [&tracer] { return tracer->get(); });
+  if (!metrics) return fail(metrics.error());
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
   loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",
@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   }
   if (const auto& fatal = (*tracer)->fatal()) status = fail(*fatal);
   if (auto s = (*tracer)->shutdown(); !s) status = fail("removing rules: " + cli::explain(s.error()));
+  results.finish();
   std::fputs(cli::run_summary("nfqtrace", **tracer).c_str(), stderr);
   return status;
 }
