@@ -28,6 +28,8 @@ foreach(layer ${nfqtrace_layers})
 endforeach()
 install(DIRECTORY src/base/include/ ${PROJECT_BINARY_DIR}/src/generated/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT devel)
+# The headers are C++20: a requirement that programs linking them inherit.
+target_compile_features(nfqtrace_base INTERFACE cxx_std_20)
 # The static layers name their private dependencies for the linker; our
 # warning flags are one of them, and only its (empty) link part travels.
 set_target_properties(nfqtrace_warnings PROPERTIES EXPORT_NAME warnings)
