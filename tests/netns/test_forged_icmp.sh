@@ -54,6 +54,17 @@
 # trace's ICMP replies; the upload's sha256 matches, no rule is left.
 # Harness: the forger saw the flow and sent everything while nfqtrace ran,
 # >= 90% of the messages reached the client.
+#
+# Keeping the trace running: the silent r3 sits below the server, which
+# answers, and a silent hop below answering ones is taken for silent after
+# ~3 round trips of the slowest reply (+10 ms), not at --timeout. So r3 also
+# holds every packet it forwards 700 ms (both ways: the server's answers
+# come back through it), which makes the server's RTT >= 1.4 s and 3 of it
+# beyond the 4 s timeout: the gap at ttl 3 stays unanswered for the whole
+# timeout again, as the flood needs, and the trace still reaches the server
+# and equals traceroute -T. (r3's own ICMP would not be delayed: a probe
+# expiring there never reaches the FORWARD hook.) The delay is lifted for
+# the --repeat phase, which uses --timeout 1 and needs no gap held open.
 # Usage: bash test_forged_icmp.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
 net_init forged_icmp
@@ -65,10 +76,12 @@ FORGE=$(net_helper forge_icmp) || exit 1
 FAKE4=203.0.113.66 FAKE6=2001:db8:ffff::66
 VALID=4000 MALFORMED=640 FLOOD_S=3   # per family: ~1500 messages a second
 
-section "network: client — r1 — r2 (attacker) — r3 (silent) — server"
+R3_DELAY_MS=700   # see the top: 3 x (2 x 700 ms) >= --timeout 4
+section "network: client — r1 — r2 (attacker) — r3 (silent, ${R3_DELAY_MS} ms each way) — server"
 net_build 3
 net_silence "$(net_router 3)"
 net_icmp_ratelimit_off
+net_delay "$(net_router 3)" $R3_DELAY_MS
 net_describe 4
 CLI=$(net_client) SRV=$(net_server) ATTACKER=$(net_router 2)
 
@@ -324,6 +337,11 @@ shift_phase 6 5406
 if [[ ${SKIP_FORGED_TCP:-0} != 1 ]]; then
   phase tcp 4 5204
   phase tcp 6 5206
+  # No gap to hold open in the --repeat phase (--timeout 1): r3 forwards
+  # at once again (the server's RTT of 1.4 s would exceed that timeout).
+  ns_exec "$(net_router 3)" iptables -t mangle -D FORWARD -j NFQUEUE --queue-num 0
+  ns_exec "$(net_router 3)" ip6tables -t mangle -D FORWARD -j NFQUEUE --queue-num 0
+  bg_stop "delayq-r3"
   repeat_phase 4 5304
 fi
 net_finish
