@@ -2,11 +2,20 @@
 # Several nfqtrace-clients at once against one nfqtrace-server: four
 # concurrent clients in the SAME namespace (two over IPv4, two over IPv6),
 # each with its own --queue-id (the rules of one must not disturb the
-# others). A silent router on each path (r2 forward, b1 back) and a 1 s
+# others). A silent router on each path (r2 forward, b1 back) and a 3 s
 # timeout keep every trace running for a while, so all four connections are
-# served at the same time. Each client gets both traces, equal to
-# traceroute -T both ways; each reverse trace is of its own connection (its
-# flow names that client's port); the server reports one trace per client.
+# served at the same time. The silent routers sit below answering hops (the
+# traces must reach their peer), and a silent hop below answering ones is
+# taken for silent after ~3 round trips of the slowest reply: so r3 also
+# holds every packet it forwards 1 s (client to server only, the return path
+# is b1 — b2). Both traces' slowest reply (the peer's: the forward probes
+# and the client's answers to the reverse ones cross r3) is then >= 1 s, 3
+# of them reach the 3 s timeout, and the timeout stays the bound on the
+# gaps, as before. (3 s, not 1: starting four clients takes seconds on a
+# loaded machine; each now lasts >= 5 s: handshake, hello, the gaps.)
+# Each client gets both traces, equal to traceroute -T both ways; each
+# reverse trace is of its own connection (its flow names that client's
+# port); the server reports one trace per client.
 # Usage: bash test_coop_clients.sh /path/to/nfqtrace (server and client are
 # taken from the same directory)
 source "$(dirname "$0")/lib.sh"
@@ -18,11 +27,12 @@ PORT=7100
 declare -A FAM_OF=([1]=4 [2]=4 [3]=6 [4]=6)
 declare -A QUEUE_OF=([1]=11 [2]=12 [3]=13 [4]=14)
 
-section "network: client — r1 — r2 (silent) — r3 — server, server — b1 (silent) — b2 — client"
+section "network: client — r1 — r2 (silent) — r3 (1 s delay) — server, server — b1 (silent) — b2 — client"
 net_build 3 2
 net_silence "$(net_router 2)"
 net_silence "$(net_ret_router 1)"
 net_icmp_ratelimit_off
+net_delay "$(net_router 3)" 1000   # see the top: silence not inferred before --timeout 3
 net_describe 4
 CLI=$(net_client) SRV=$(net_server)
 
@@ -34,16 +44,23 @@ section "four nfqtrace-clients at once from the client namespace (queue ids ${QU
 for i in 1 2 3 4; do
   fam=${FAM_OF[$i]}
   coop_client_start "cli$i" "$CLI" "$(coop_endpoint "$fam" "$(net_server_addr "$fam")" $PORT)" \
-    --format json --queue-id "${QUEUE_OF[$i]}" --timeout 1 --time-limit 30
+    --format json --queue-id "${QUEUE_OF[$i]}" --timeout 3 --time-limit 30
 done
-# While they run: the four queues' rules coexist.
+# While they run: the four queues' rules coexist, in one snapshot of the
+# rules (one listing, read for each queue: the same moment for all four, and
+# one poll is one listing, not four, each of which takes a while on a loaded
+# machine). The clients install their rules once connected (a handshake
+# across r3's 1 s delay) and each lasts >= 5 s, so the wait allows 10 s:
+# what is checked is still that all four are there at the same time.
 queues_in_rules() {
-  local q n=0
-  for q in "${QUEUE_OF[@]}"; do nfqtrace_rules "$CLI" | grep -q -- "--queue-num $q" && n=$((n + 1)); done
+  local q n=0 rules
+  rules=$(nfqtrace_rules "$CLI")
+  for q in "${QUEUE_OF[@]}"; do grep -q -- "--queue-num $q" <<<"$rules" && n=$((n + 1)); done
   (( n == 4 ))
 }
-check "the rules of all four clients are in place at the same time" wait_until 3 queues_in_rules
-nfqtrace_rules "$CLI" | grep -- '-A NFQTRACE' | sed -n '1,20s/^/    /p'   # sed reads all: no SIGPIPE under pipefail
+check "the rules of all four clients are in place at the same time" wait_until 10 queues_in_rules
+# (for the log only: no rule at all must not end the script under set -e)
+{ nfqtrace_rules "$CLI" | grep -- '-A NFQTRACE' || true; } | sed -n '1,20s/^/    /p'   # sed reads all: no SIGPIPE under pipefail
 for i in 1 2 3 4; do
   rc=0; bg_wait "cli$i" 40 || rc=$?
   eval "RC$i=$rc"
@@ -52,13 +69,17 @@ check "no nfqtrace rule left in the client namespace after all exited" no_nfqtra
 check "server still running" bg_running srv
 
 section "the server served them at the same time"
+# The server logs a client done once it has seen it close, which crosses
+# r3's delay: wait for the four (polled: the count is taken at each try),
+# then read the order of the log.
+four_done() { (( $(grep -c ' done: finished' "${BG_ERR[srv]}") == 4 )); }
+check "four clients done: finished" wait_until 5 four_done
 show_file "server stderr" "${BG_ERR[srv]}" 20
 # Line of the 4th "client ... -> ..." (accept) and of the first "done:".
 fourth_accept=$(grep -n ': client .* -> .*[0-9]$' "${BG_ERR[srv]}" | sed -n 4p | cut -d: -f1)
-first_done=$(grep -n ' done: ' "${BG_ERR[srv]}" | head -n1 | cut -d: -f1)
+first_done=$(grep -n ' done: ' "${BG_ERR[srv]}" | sed -n 1p | cut -d: -f1)
 check "all four accepted before the first was done (accept #4 on line ${fourth_accept:-none}, first done on line ${first_done:-none})" \
   test "${fourth_accept:-999}" -lt "${first_done:-0}"
-check "four clients done: finished" wait_until 5 test "$(grep -c ' done: finished' "${BG_ERR[srv]}")" -eq 4
 
 section "references: traceroute -T both ways, both families"
 for fam in 4 6; do
@@ -79,8 +100,8 @@ for i in 1 2 3 4; do
   check "client $i: output is JSON Lines" json_lines_valid "$OUT"
   check "client $i: one trace per direction, every hop's direction and flow match its trace" \
     coop_directions_ok "$OUT"
-  fwd_rec=$(coop_records "$OUT" trace forward | head -n1)
-  rev_rec=$(coop_records "$OUT" trace reverse | head -n1)
+  fwd_rec=$(coop_records "$OUT" trace forward | sed -n 1p)
+  rev_rec=$(coop_records "$OUT" trace reverse | sed -n 1p)
   [[ -n $fwd_rec && -n $rev_rec ]] || { check "client $i: both traces present" false; continue; }
   cport=$(jq -r .flow.sport <<<"$fwd_rec")
   ports+=("$cport")
