@@ -685,7 +685,7 @@ show_nfq_output() {
     elif $j.type == "hop" then "    hop   \($j.flow.sport) round \($j.round) ttl \($j.ttl) \($j.addr) \($j.rtt_ms) ms"
     elif $j.type == "trace" then "    trace \($j.flow.src):\($j.flow.sport) -> \($j.flow.dst):\($j.flow.dport) round \($j.round) mode \($j.mode) reached \($j.reached) reason \($j.reason) hops: "
       + ([$j.hops[]? | "\(.ttl):" + (if (.replies | length) == 0 then "*" else ([.replies[].addr] | unique | join(",")) end)] | join(" "))
-    else "    other " + . end' "$1" | head -n 80
+    else "    other " + . end' "$1" | sed -n '1,80p'   # sed reads all: no SIGPIPE under pipefail
 }
 
 # check_trace LABEL TRACE_RECORD REFERENCE_HOPS_FILE MODE: the trace equals
@@ -799,7 +799,7 @@ check_one_trace() {
   show_nfq_output "$out"
   check "output is JSON Lines" json_lines_valid "$out"
   check "exactly one trace record (got $(trace_records "$out" | wc -l))" test "$(trace_records "$out" | wc -l)" -eq 1
-  rec=$(trace_records "$out" | head -n1)
+  rec=$(trace_records "$out" | sed -n 1p)
   [[ -n $rec ]] || return 0
   check_trace "$label" "$rec" "$ref" "$mode"
   cond=".flow.src == \"$src\" and .flow.dst == \"$dst\""
@@ -914,7 +914,7 @@ show_coop_output() {
     elif $j.type == "hop" then "    \($j.direction) hop   \($j.flow.src):\($j.flow.sport) round \($j.round) ttl \($j.ttl) \($j.addr) \($j.rtt_ms) ms"
     elif $j.type == "trace" then "    \($j.direction) trace \($j.flow.src):\($j.flow.sport) -> \($j.flow.dst):\($j.flow.dport) mode \($j.mode) reached \($j.reached) reason \($j.reason) hops: "
       + ([$j.hops[]? | "\(.ttl):" + (if (.replies | length) == 0 then "*" else ([.replies[].addr] | unique | join(",")) end)] | join(" "))
-    else "    other " + . end' "$1" | head -n 80
+    else "    other " + . end' "$1" | sed -n '1,80p'   # sed reads all: no SIGPIPE under pipefail
 }
 
 # hops_disjoint A B: the routers (every hop but the last) of two hop lists
@@ -1031,8 +1031,8 @@ coop_check_traces() {
   check "$label: output is JSON Lines" json_lines_valid "$out"
   check "$label: one trace per direction, every hop's direction and flow match its trace" \
     coop_directions_ok "$out"
-  fwd_rec=$(coop_records "$out" trace forward | head -n1)
-  rev_rec=$(coop_records "$out" trace reverse | head -n1)
+  fwd_rec=$(coop_records "$out" trace forward | sed -n 1p)
+  rev_rec=$(coop_records "$out" trace reverse | sed -n 1p)
   if [[ -z $fwd_rec || -z $rev_rec ]]; then check "$label: both traces present" false; return 0; fi
   cport=$(jq -r .flow.sport <<<"$fwd_rec")
   COOP_CLIENT_PORT=$cport
