@@ -53,7 +53,7 @@ rounds_at_least() { (( $(max_round "$1") >= $2 )); }
 rounds_via() {
   local bad
   bad=$(trace_records "$1" | jq -r --argjson b "$2" --argjson p "$3" --arg a "$4" --arg z "$5" \
-    'select(.reason == "reached") | [.hops[] | select(.ttl == 2) | .replies[].addr] | unique as $t2
+    'select(.reason == "reached") | ([.hops[] | select(.ttl == 2) | .replies[].addr] | unique) as $t2
      | select((.round <= $b and $t2 != [$a]) or (.round >= $p and $t2 != [$z])) | "round \(.round): ttl 2 \($t2)"')
   [[ -z $bad ]] && return 0
   echo "$bad" | sed 's/^/    /'; return 1
