@@ -340,5 +340,6 @@ const std::optional<sys::Error>& Tracer::fatal() const { return impl_->fatal; }
 const core::EngineCounters& Tracer::engine_counters() const { return impl_->engine.counters(); }
 const RuntimeCounters& Tracer::counters() const { return impl_->counters; }
 std::uint64_t Tracer::traces_reported() const { return impl_->traces_reported; }
+core::Engine::FlowCounts Tracer::flow_counts() const { return impl_->engine.flow_counts(); }
 
 }  // namespace nfqtrace::runtime

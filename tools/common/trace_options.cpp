@@ -1,6 +1,7 @@
 #include "trace_options.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -122,7 +123,16 @@ std::variant<ResultOptions, std::string> result_options(const CLI::App& app,
   }
   r.log_file = v.log_file;
   r.meta = run_meta(app, tool);
+  const bool on_terminal = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  r.live = v.live || (app.get_option_no_throw("--live") && app.count("--format") == 0 && on_terminal);
+  if (r.live && !on_terminal) return std::string("--live: needs a terminal on stdin and stdout");
   return r;
+}
+
+void add_live_option(CLI::App& app, SharedOptions& v) {
+  app.add_flag("--live", v.live,
+               "a full-screen view of the hops, updated as replies arrive (mtr's); the default "
+               "on a terminal without --format. Keys: up/down flows, p pause, n names, q quit");
 }
 
 std::optional<Exit> parse_or_exit(CLI::App& app, int argc, char** argv, const std::string& tool) {

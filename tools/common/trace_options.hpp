@@ -38,6 +38,7 @@ struct SharedOptions {
   std::string mark = fmt::format("{:#x}", sys::default_mark);
   std::string format = "text";
   std::vector<std::string> outputs;  // --output FORMAT=FILE
+  bool live = false;                 // --live (nfqtrace, nfqtrace-client)
   std::optional<std::string> log_file;
   std::string user = "nobody";  // who we become once set up
 };
@@ -56,11 +57,15 @@ struct ResultOptions {
   std::vector<OutputSpec> files;
   std::optional<std::string> log_file;
   output::Meta meta;  // the run, as the results describe it
+  bool live = false;  // the live view on the terminal instead of --format
 };
 // From the parsed command line of `tool`, or a one-line error.
 std::variant<ResultOptions, std::string> result_options(const CLI::App& app,
                                                         const SharedOptions& values,
                                                         const std::string& tool);
+// --live: the live view. Without it, the tool shows the view anyway when
+// stdin and stdout are a terminal and no --format was given.
+void add_live_option(CLI::App& app, SharedOptions& values);
 
 // Runs CLI11's parser; on --help/--version or an error, the text to print and
 // the exit status (0, or 2 with a one-line error).

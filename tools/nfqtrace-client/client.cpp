@@ -12,6 +12,7 @@
 #include "nfqtrace/sys/clock.hpp"
 #include "nfqtrace/sys/privileges.hpp"
 #include "nfqtrace/sys/tcp.hpp"
+#include "../common/live_view.hpp"
 #include "../common/tool_start.hpp"
 
 namespace nfqtrace::client {
@@ -228,11 +229,20 @@ int run_client(const ClientOptions& options) {
   tracer_options.rules = rules;
 
   // Text on stdout is the two directions side by side, once both are known.
-  const bool side_by_side = options.results.format == cli::Format::text;
+  const bool side_by_side = !options.results.live && options.results.format == cli::Format::text;
   cli::Results results;
   const cli::FormatContext context{options.results.meta, nullptr};
+  Client* running = nullptr;  // q in the live view interrupts it as SIGINT does
+  if (options.results.live) {
+    std::string error;
+    auto view = cli::LiveView::open(
+        loop, context.names, [&running] { if (running) running->interrupt(); }, error);
+    if (!view) return fail(error, 2);
+    results.add(std::move(view));
+  }
+  const bool stdout_format = !side_by_side && !options.results.live;
   if (auto error = cli::add_outputs(
-          results, side_by_side ? std::nullopt : std::optional(options.results.format), writer,
+          results, stdout_format ? std::optional(options.results.format) : std::nullopt, writer,
           options.results.files, context))
     return fail(*error, 2);
   Printer printer(results);
@@ -245,9 +255,11 @@ int run_client(const ClientOptions& options) {
   Client client(options, loop, std::move(*socket), std::move(*timer), printer,
                 coop::Endpoint{flow->src, flow->sport});
   sink.client = &client;
+  running = &client;
   loop.on_signal([&](int) { client.interrupt(); });
   auto failure = client.run(**tracer);
   sink.client = nullptr;
+  running = nullptr;
   (void)(*tracer)->shutdown();
   results.finish();
   if (failure) return fail(failure->reason);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "../common/console.hpp"
+#include "../common/metrics_server.hpp"
 #include "../common/tool_start.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
@@ -36,14 +37,17 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   app.add_option("--client-idle-timeout", idle_s, "seconds a client may stay silent")->check(CLI::Range(0.5, 3600.0))->capture_default_str();
   app.add_option("--allow-mangle", allow_mangle, "let clients ask for mangle mode (lowering the TTL of our own packets to them)")->capture_default_str();
   cli::add_shared_options(app, shared);
+  cli::add_metrics_options(app, o.metrics);
 
   if (auto exit = cli::parse_or_exit(app, argc, argv, "nfqtrace-server")) return *exit;
   if (auto error = cli::apply(shared, o.tracer))
     return cli::Exit{2, "nfqtrace-server: " + *error + " (see --help)\n"};
 
   o.port = static_cast<std::uint16_t>(port);
-  o.format = cli::format_of(shared);
-  o.log_file = shared.log_file;
+  auto results = cli::result_options(app, shared, "nfqtrace-server");
+  if (auto* error = std::get_if<std::string>(&results))
+    return cli::Exit{2, "nfqtrace-server: " + *error + " (see --help)\n"};
+  o.results = std::get<cli::ResultOptions>(std::move(results));
   o.user = shared.user;
   o.limits.client_time_limit = seconds(time_limit_s);
   o.limits.idle_timeout = seconds(idle_s);
@@ -73,14 +77,23 @@ int main(int argc, char** argv) {
   if (auto* exit = std::get_if<cli::Exit>(&parsed)) return cli::print_exit(*exit);
   auto& options = std::get<server::ServerOptions>(parsed);
   const cli::ErrorReporter fail("nfqtrace-server");
-  auto started = cli::start_tool(options.log_file, fail);
+  auto started = cli::start_tool(options.results.log_file, fail);
   if (auto* status = std::get_if<int>(&started)) return *status;
   // Named, not a structured binding: clang 14 cannot capture those in lambdas.
   cli::ToolStart& tool = std::get<cli::ToolStart>(started);
   cli::ResultWriter& writer = tool.writer;
   sys::EventLoop& loop = tool.loop;
-  auto server = server::Server::create(options, loop, writer);
+  cli::Results results;
+  const cli::FormatContext context{options.results.meta, nullptr};
+  if (auto error = cli::add_outputs(results, options.results.format, writer,
+                                    options.results.files, context))
+    return fail(*error, 2);
+  auto server = server::Server::create(options, loop, results);
   if (!server) return fail(server.error());
+  auto metrics = cli::serve_metrics(
+      options.metrics, results, loop, [&server] { return (*server)->tracer(); },
+      [&server] { return std::optional<std::uint64_t>((*server)->clients()); });
+  if (!metrics) return fail(metrics.error());
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
   loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace-server: listening on port {}\n", options.port);
@@ -88,5 +101,6 @@ int main(int argc, char** argv) {
   if (auto s = loop.run(); !s) status = fail(s.error());
   if (auto s = (*server)->shutdown(); !s) status = fail("removing rules: " + cli::explain(s.error()));
   if (const auto& fatal = (*server)->fatal()) status = fail(*fatal);
+  results.finish();
   return status;
 }

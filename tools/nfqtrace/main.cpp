@@ -12,6 +12,7 @@
 #include "nfqtrace/sys/privileges.hpp"
 #include "../common/console.hpp"
 #include "../common/formats.hpp"
+#include "../common/live_view.hpp"
 #include "../common/metrics_server.hpp"
 #include "../common/summary.hpp"
 #include "../common/tool_start.hpp"
@@ -57,8 +58,14 @@ int main(int argc, char** argv) {
   sys::EventLoop& loop = tool.loop;
   cli::Results results;
   const cli::FormatContext context{options.results.meta, nullptr};
-  if (auto error = cli::add_outputs(results, options.results.format, writer,
-                                    options.results.files, context))
+  if (options.results.live) {
+    std::string error;
+    auto view = cli::LiveView::open(loop, context.names, [&loop] { loop.stop(); }, error);
+    if (!view) return fail(error, 2);
+    results.add(std::move(view));
+  }
+  const auto on_stdout = options.results.live ? std::nullopt : std::optional(options.results.format);
+  if (auto error = cli::add_outputs(results, on_stdout, writer, options.results.files, context))
     return fail(*error, 2);
   ResultsSink sink(results);
   auto tracer = runtime::Tracer::create(options.tracer, sink);

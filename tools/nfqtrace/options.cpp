@@ -54,6 +54,8 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   app.add_option("--host", host, "only connections with this peer address");
   app.add_option("--interface", interface, "only packets leaving through this interface");
   add_shared_options(app, shared);
+  add_live_option(app, shared);
+  add_metrics_options(app, o.metrics);
   app.add_option("--repeat", repeat_s, "trace each open flow again every S seconds")->check(CLI::Range(0.01, 1e6));
   app.add_option("--max-flows", e.max_flows, "traces running at once")->check(CLI::Range(1u, 1000000u))->capture_default_str();
   app.add_option("--idle-timeout", idle_s, "seconds of silence after which a flow counts as closed")->check(CLI::Range(0.1, 1e6))->capture_default_str();
@@ -97,8 +99,9 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   if (repeat_s) e.trace.repeat = seconds(*repeat_s);
   if (trigger == "retransmit") e.trigger = core::Trigger::retransmit;
   if (count > 0) o.tracer.stop_after_traces = count;
-  o.format = format_of(shared);
-  o.log_file = shared.log_file;
+  auto results = result_options(app, shared, "nfqtrace");
+  if (auto* error = std::get_if<std::string>(&results)) return bad(*error);
+  o.results = std::get<ResultOptions>(std::move(results));
   o.user = shared.user;
   if (!no_rules) {
     sys::RuleSpec r;

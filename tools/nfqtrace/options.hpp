@@ -4,14 +4,15 @@
 
 #include <variant>
 
+#include "../common/metrics.hpp"
 #include "../common/trace_options.hpp"
 
 namespace nfqtrace::cli {
 
 struct Options {
   runtime::TracerOptions tracer;
-  Format format = Format::text;
-  std::optional<std::string> log_file;
+  ResultOptions results;
+  MetricsOptions metrics;
   std::string user;
 };
 

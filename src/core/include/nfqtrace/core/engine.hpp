@@ -76,6 +76,19 @@ class Engine {
   const EngineCounters& counters() const { return counters_; }
   std::size_t flow_count() const { return flows_.size(); }
   std::size_t running_traces() const { return admission_.running(); }
+  // The flows by where they are, for the metrics' gauges (a walk over all).
+  struct FlowCounts {
+    std::size_t tracked = 0, tracing = 0, waiting = 0, skipping = 0;
+  };
+  FlowCounts flow_counts() const {
+    FlowCounts c{flows_.size(), 0, 0, 0};
+    for (const auto& entry : flows_) {
+      c.tracing += entry.second.phase == Phase::tracing;
+      c.waiting += entry.second.phase == Phase::waiting;
+      c.skipping += entry.second.skip != Skip::none;
+    }
+    return c;
+  }
   const EngineConfig& config() const { return config_; }
   // Where `flow` is in its life, if the engine knows it.
   std::optional<Phase> phase(const FlowKey& flow) const;

@@ -85,6 +85,7 @@ class Tracer {
   const core::EngineCounters& engine_counters() const;
   const RuntimeCounters& counters() const;
   std::uint64_t traces_reported() const;
+  core::Engine::FlowCounts flow_counts() const;  // for the metrics
 
   struct Impl;
 
