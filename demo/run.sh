@@ -76,8 +76,16 @@ echo "  ${D}server\$ nfqtrace-server --port 9000      client\$ nfqtrace-client $
 bg_start coop-server ip netns exec "$SRV" "$BIN_DIR/nfqtrace-server" --port 9000 --format json
 if wait_until 5 nfqtrace_rules_present "$SRV"; then
   rc=0
-  ns_exec "$CLI" timeout 30 "$BIN_DIR/nfqtrace-client" "$DST:9000" 2>&1 | sed 's/^/  /' || rc=$?
+  ns_exec "$CLI" timeout 30 "$BIN_DIR/nfqtrace-client" "$DST:9000" --output "dot=$NET_TMP/paths.dot" 2>&1 |
+    sed 's/^/  /' || rc=$?
   if (( rc == 0 )); then ok "both paths traced: the way back is not the way there"; else bad "nfqtrace-client failed"; fi
+  # The same two paths as a picture (--output dot=FILE), when Graphviz is here.
+  PNG=${DEMO_PNG:-/tmp/nfqtrace-demo-paths.png}
+  if command -v dot >/dev/null && [[ -s $NET_TMP/paths.dot ]] && dot -Tpng "$NET_TMP/paths.dot" -o "$PNG"; then
+    ok "both directions drawn by Graphviz: $PNG (shared routers merged, the asymmetry in colour)"
+  else
+    echo "  (Graphviz not installed or no graph: no picture)"
+  fi
   bg_signal coop-server INT
   bg_wait coop-server 10 >/dev/null 2>&1 || true
 else
