@@ -368,6 +368,7 @@ void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
 }
 
 void Engine::end_round(Flow& f, StopReason reason, Instant now) {
+  f.trace->end();
   f.trace->release_destination_replies();
   take_replies(*f.trace);
   TraceResult result = f.trace->result(reason, now);
@@ -497,7 +498,7 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
       break;
     }
     out.size = static_cast<std::uint16_t>(size);
-    outputs_.push(out);
+    wave_.push_back(out);
     Probe p;
     p.id = ProbeIdentity{fields.seq,
                          header_len + static_cast<std::uint32_t>(fields.payload.size()),
@@ -510,6 +511,12 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
     f.trace->add_probe(p);
     ++sent_now;
   }
+  // Highest TTL first. A busy Linux peer keeps one D-SACK pending, which the
+  // next duplicate replaces (tcp_dsack_set): of a wave's duplicates, the one
+  // it takes last is the one most likely named, and in this order that is
+  // the lowest TTL that reached it, the destination's distance.
+  for (auto probe = wave_.rbegin(); probe != wave_.rend(); ++probe) outputs_.push(*probe);
+  wave_.clear();
   budget_.give_back(granted - sent_now);
   if (sent_now > 0) {
     counters_.probes_sent += sent_now;

@@ -246,8 +246,9 @@ IcmpMatch Trace::on_icmp(const wire::QuotedTcp& q, Reply reply) {
 }
 
 IcmpMatch Trace::answer(Probe& p, Reply reply, const QuoteDiff& diff, bool shifted) {
-  // A second reply to one probe proves nothing new.
-  if (p.answered) return IcmpMatch::repeated;
+  // A second reply to one probe proves nothing new, nor, once the round is
+  // over, one to a probe that had waited its --timeout.
+  if (p.answered || (ended_ && !p.inferred)) return IcmpMatch::repeated;
   p.answered = true;
   reply.late = p.inferred;
   p.inferred = false;
@@ -392,9 +393,7 @@ void Trace::expire(Duration now) {
     if (p.expires <= now) {
       p.expired = true;
       p.inferred = false;
-    } else if (!p.inferred && p.ttl < later_answer_ttl() && p.sent + margin <= now) {
-      // A nearer router's ICMP is no slower than a further one's (but
-      // under rate limiting, which the repeats absorb): it is silent.
+    } else if (!p.inferred && settles_after_margin(p) && p.sent + margin <= now) {
       p.inferred = true;
     }
   }
@@ -405,13 +404,26 @@ std::uint8_t Trace::later_answer_ttl() const {
   return std::max(highest_answered_, destination_ttl_);
 }
 
+bool Trace::settles_after_margin(const Probe& p) const {
+  // A nearer router's ICMP is no slower than a further one's (but under
+  // rate limiting, which the repeats absorb): it is silent.
+  if (p.ttl < later_answer_ttl()) return true;
+  // A duplicate at or beyond the destination's TTL can only be answered by
+  // the peer, at once, and a busy Linux peer may never answer it: it keeps
+  // one D-SACK pending, which the next duplicate replaces (tcp_dsack_set)
+  // and the next data segment clears (tcp_data_queue) while the ACK for a
+  // copy of data it holds out of order waits (SACK compression, or deferred
+  // while the application holds the socket).
+  return params_.mode == Mode::dup && destination_ttl_ != 0 && p.ttl >= destination_ttl_;
+}
+
 std::optional<Duration> Trace::next_expiry() const {
   const Duration margin = silence_margin();
   std::optional<Duration> next;
   for (const Probe& p : probes_) {
     if (p.answered || p.expired) continue;
     Duration due = p.expires;
-    if (!p.inferred && p.ttl < later_answer_ttl()) due = std::min(due, p.sent + margin);
+    if (!p.inferred && settles_after_margin(p)) due = std::min(due, p.sent + margin);
     if (!next || due < *next) next = due;
   }
   return next;

@@ -294,6 +294,47 @@ TEST(DupTrace, ALateReplyIsWrittenMarkedLateAndTheNextRoundWaitsForIt) {
   EXPECT_EQ(net.traces[1].hops[1].silent, core::Silence::none);
 }
 
+// A busy Linux peer (the application holding the socket, its ACK deferred)
+// keeps one D-SACK pending: each duplicate replaces it, so of a wave it
+// names only the duplicate it took last.
+TEST(DupTrace, APeerNamingOnlyAWavesLastDuplicateStillShowsTheDestinationInRoundTrips) {
+  Path path = three_routers();
+  path.peer_names_last_duplicate_only = true;
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  // Sent highest TTL first, a wave's last duplicate is its lowest TTL to
+  // reach the peer: the destination's distance, not the window's edge.
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(t.hops[3].replies.size(), 2u) << "one D-SACK per wave";
+  // The second pass's other duplicate at that TTL is never named: settled
+  // after the silence margin, not at --timeout.
+  EXPECT_LT(t.end.mono - t.start.mono, 100ms) << "not --timeout (1 s)";
+}
+
+// A data segment the peer takes before its ACK leaves clears the pending
+// D-SACK (tcp_data_queue): that duplicate arrived and is never answered.
+TEST(DupTrace, ADSackThePeerClearedCostsTheSilenceMarginNotTheTimeout) {
+  Path path = three_routers();
+  // TTLs 4..16 reach the peer in the first pass (its 13 duplicates), then
+  // TTL 4 twice: the first of those two goes unanswered.
+  path.dsacks_cleared = {14};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(t.hops[3].probes_sent, 3);
+  EXPECT_EQ(t.hops[3].replies.size(), 2u);
+  EXPECT_EQ(t.hops[3].silent, core::Silence::none);
+  EXPECT_LT(t.end.mono - t.start.mono, 100ms) << "not --timeout (1 s)";
+}
+
 TEST(DupTrace, RoutersQuotingTheWholeProbeMatchToo) {
   Path path = three_routers();
   path.quote_bytes = 1000;  // RFC 1812 routers quote as much as fits
@@ -337,7 +378,8 @@ TEST(DupTrace, ASecondReplyToTheSameProbeIsNotCountedTwice) {
   core::Engine engine(config());
   Network net(engine, three_routers(), client_flow());
   net.stream(1, 0ms);
-  const auto first = net.sent_probes_.front();  // TTL 1
+  const auto first = *std::find_if(net.sent_probes_.begin(), net.sent_probes_.end(),
+                                   [](const testpkt::Buf& b) { return b[8] == 1; });  // TTL 1
   net.advance(3ms);
   // TTL 1's reply came back (RTT 2 ms; TTL 2's is due at 4 ms) and was matched.
   const auto matched = [](const core::HopEvent& h) {

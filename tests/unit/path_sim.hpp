@@ -37,6 +37,14 @@ struct Path {
   std::vector<std::string> routers;  // TTL 1.. (the peer comes after them)
   std::set<int> silent;              // TTLs whose router never answers
   bool peer_answers = true;          // the peer sends D-SACKs for duplicates
+  // A busy Linux peer, its ACK deferred while the application holds the
+  // socket: one D-SACK pending, which each duplicate replaces
+  // (tcp_dsack_set), so of duplicates arriving together (a wave) its one
+  // ACK names the last.
+  bool peer_names_last_duplicate_only = false;
+  // Duplicates (numbered from 1 as they reach the peer) whose D-SACK a data
+  // segment, taken before the ACK left, cleared (tcp_data_queue): never named.
+  std::set<int> dsacks_cleared;
   Duration per_hop = 1ms;            // one-way delay per hop; RTT = 2 * ttl * per_hop
   std::size_t quote_bytes = 8;       // TCP bytes routers quote
   // Devices on the way: what the one after hop k does to each packet it
@@ -57,6 +65,7 @@ struct Pending {
   testpkt::Buf bytes;
   bool icmp = true;    // else a peer packet
   std::string router;  // IPv6 ICMP: the sender (not in the message itself)
+  bool dsack = false;  // the peer's ACK naming a duplicate
 };
 
 class Network;
@@ -249,10 +258,21 @@ class Network {
     }
     ++peer_dups_received;
     if (!path_.peer_answers || parsed->payload_len == 0) return;
+    if (path_.dsacks_cleared.contains(peer_dups_received)) return;
     testpkt::Tcp dsack = reply_template();
     dsack.flags = 0x10;
     dsack.options = testpkt::sack_option(parsed->seq, parsed->end_seq());
-    pending_.push_back(Pending{now_ + 2 * d * path_.per_hop, testpkt::ip_packet(dsack), false, ""});
+    const Duration when = now_ + 2 * d * path_.per_hop;
+    if (path_.peer_names_last_duplicate_only) {
+      auto same_ack = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
+        return p.dsack && p.when == when;
+      });
+      if (same_ack != pending_.end()) {
+        same_ack->bytes = testpkt::ip_packet(dsack);
+        return;
+      }
+    }
+    pending_.push_back(Pending{when, testpkt::ip_packet(dsack), false, "", true});
   }
 
   testpkt::Tcp reply_template() const {

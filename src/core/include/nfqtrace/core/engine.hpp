@@ -161,6 +161,7 @@ class Engine {
 
   OutputQueue<Output> outputs_;
   std::vector<std::uint8_t> wanted_;  // scratch, kept to avoid allocation
+  std::vector<ProbePacket> wave_;     // scratch: a dup wave, sent highest TTL first
   EngineCounters counters_;
 };
 

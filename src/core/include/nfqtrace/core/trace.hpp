@@ -155,6 +155,9 @@ class Trace {
   // The round is over: the destination's replies at its final TTL join the
   // new replies.
   void release_destination_replies();
+  // The round is over: only its probes taken for silent may still be
+  // answered (late, within their --timeout), not those past it.
+  void end() { ended_ = true; }
 
  private:
   std::uint8_t horizon() const;  // highest TTL still worth probing
@@ -168,6 +171,10 @@ class Trace {
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
   // Below this TTL, later ones (or the destination) answered.
   std::uint8_t later_answer_ttl() const;
+  // Whether `probe`, unanswered, is settled once the silence margin has
+  // passed since it left, rather than at --timeout: below a TTL that
+  // answered, or in dup mode at or beyond the destination's TTL.
+  bool settles_after_margin(const Probe& probe) const;
   // Stop set: steps the backward walk on as far as the replies allow.
   void walk_back(Duration now);
   void take_over_below(const PathMemory::Known& known);
@@ -198,6 +205,7 @@ class Trace {
   std::vector<Hop> taken_over_;
   std::uint8_t known_window_ = 0;
   bool closing_ = false;
+  bool ended_ = false;
   std::vector<HopEvent> new_replies_;
   std::vector<HopEvent> destination_replies_;  // held till the round's end
 
