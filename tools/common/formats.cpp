@@ -29,11 +29,11 @@ std::string_view direction_name(Direction d) {
 // A traceroute-like table per trace, path changes in a line.
 class TextFormat final : public ResultConsumer {
  public:
-  TextFormat(Destination& out, const FormatContext&) : out_(out) {}
+  TextFormat(Destination& out, const FormatContext& context) : out_(out), names_(context.names) {}
   void trace(const core::TraceResult& trace, Direction direction) override {
     std::string text;
     if (direction != Direction::none) text = std::string(direction_name(direction)) + " ";
-    out_.write(text + output::trace_text(trace) + "\n");
+    out_.write(text + output::trace_text(trace, names_) + "\n");
   }
   void path_change(const core::PathChange& change) override {
     out_.write(output::path_change_text(change) + "\n");
@@ -41,22 +41,23 @@ class TextFormat final : public ResultConsumer {
 
  private:
   Destination& out_;
+  const output::AddressBook* names_;
 };
 
 // JSON Lines: the meta line first, then every hop as it comes, every trace
 // and path change as it ends.
 class JsonFormat final : public ResultConsumer {
  public:
-  JsonFormat(Destination& out, const FormatContext& context) : out_(out) {
+  JsonFormat(Destination& out, const FormatContext& context) : out_(out), names_(context.names) {
     out_.write(output::meta_json(context.meta).dump() + "\n");
   }
   void hop(const core::HopEvent& hop, Direction direction) override {
-    auto j = output::hop_json(hop);
+    auto j = output::hop_json(hop, names_);
     if (direction != Direction::none) j["direction"] = direction_name(direction);
     out_.write(j.dump() + "\n");
   }
   void trace(const core::TraceResult& trace, Direction direction) override {
-    auto j = output::trace_json(trace);
+    auto j = output::trace_json(trace, names_);
     if (direction != Direction::none) j["direction"] = direction_name(direction);
     out_.write(j.dump() + "\n");
   }
@@ -66,6 +67,7 @@ class JsonFormat final : public ResultConsumer {
 
  private:
   Destination& out_;
+  const output::AddressBook* names_;
 };
 
 // Each ended trace as a RIPE Atlas traceroute result, a line each.

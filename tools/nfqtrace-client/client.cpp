@@ -12,6 +12,7 @@
 #include "nfqtrace/sys/clock.hpp"
 #include "nfqtrace/sys/privileges.hpp"
 #include "nfqtrace/sys/tcp.hpp"
+#include "../common/address_lookup.hpp"
 #include "../common/live_view.hpp"
 #include "../common/tool_start.hpp"
 
@@ -231,7 +232,12 @@ int run_client(const ClientOptions& options) {
   // Text on stdout is the two directions side by side, once both are known.
   const bool side_by_side = !options.results.live && options.results.format == cli::Format::text;
   cli::Results results;
-  const cli::FormatContext context{options.results.meta, nullptr};
+  auto lookup = cli::AddressLookup::create(loop, options.lookup);
+  if (!lookup) return fail(lookup.error());
+  // First among the consumers: a name known by then goes with the result.
+  const cli::AddressLookup& names = **lookup;
+  results.add(std::move(*lookup));
+  const cli::FormatContext context{options.results.meta, names.book()};
   Client* running = nullptr;  // q in the live view interrupts it as SIGINT does
   if (options.results.live) {
     std::string error;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "../common/console.hpp"
+#include "../common/address_lookup.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/coop/client_session.hpp"
 #include "nfqtrace/runtime/tracer.hpp"
@@ -21,6 +22,7 @@ struct ClientOptions {
   runtime::TracerOptions tracer;     // the forward trace
   coop::TraceRequest server_params;   // asked of the server for the reverse trace
   cli::ResultOptions results;
+  cli::LookupOptions lookup;  // names and AS numbers of hop addresses
   std::string user = "nobody";
   core::Duration connect_timeout = std::chrono::seconds(5);
   core::Duration overall_timeout = std::chrono::seconds(60);

@@ -33,6 +33,7 @@ std::variant<client::ClientOptions, cli::Exit> parse(int argc, char** argv) {
   app.add_option("--time-limit", time_limit_s, "give up after this many seconds")->check(CLI::Range(1.0, 86400.0))->capture_default_str();
   cli::add_shared_options(app, shared, /*with_mode=*/false);
   cli::add_live_option(app, shared);
+  cli::add_lookup_options(app, o.lookup);
 
   if (auto exit = cli::parse_or_exit(app, argc, argv, "nfqtrace-client")) return *exit;
   if (auto error = cli::apply(shared, o.tracer))

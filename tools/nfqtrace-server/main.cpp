@@ -2,6 +2,7 @@
 // sends the results to that client, inside the connection.
 #include <fmt/format.h>
 
+#include "../common/address_lookup.hpp"
 #include "../common/console.hpp"
 #include "../common/metrics_server.hpp"
 #include "../common/tool_start.hpp"
@@ -38,6 +39,7 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   app.add_option("--allow-mangle", allow_mangle, "let clients ask for mangle mode (lowering the TTL of our own packets to them)")->capture_default_str();
   cli::add_shared_options(app, shared);
   cli::add_metrics_options(app, o.metrics);
+  cli::add_lookup_options(app, o.lookup);
 
   if (auto exit = cli::parse_or_exit(app, argc, argv, "nfqtrace-server")) return *exit;
   if (auto error = cli::apply(shared, o.tracer))
@@ -84,7 +86,12 @@ int main(int argc, char** argv) {
   cli::ResultWriter& writer = tool.writer;
   sys::EventLoop& loop = tool.loop;
   cli::Results results;
-  const cli::FormatContext context{options.results.meta, nullptr};
+  auto lookup = cli::AddressLookup::create(loop, options.lookup);
+  if (!lookup) return fail(lookup.error());
+  // First among the consumers: a name known by then goes with the result.
+  const cli::AddressLookup& names = **lookup;
+  results.add(std::move(*lookup));
+  const cli::FormatContext context{options.results.meta, names.book()};
   if (auto error = cli::add_outputs(results, options.results.format, writer,
                                     options.results.files, context))
     return fail(*error, 2);
@@ -94,6 +101,7 @@ int main(int argc, char** argv) {
       options.metrics, results, loop, [&server] { return (*server)->tracer(); },
       [&server] { return std::optional<std::uint64_t>((*server)->clients()); });
   if (!metrics) return fail(metrics.error());
+  if (*metrics) (*metrics)->recorder()->set_lookup_source([&names] { return names.counts(); });
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
   loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace-server: listening on port {}\n", options.port);

@@ -10,6 +10,7 @@
 
 #include "../common/metrics.hpp"
 #include "../common/results.hpp"
+#include "../common/address_lookup.hpp"
 #include "../common/trace_options.hpp"
 #include "nfqtrace/coop/limits.hpp"
 #include "nfqtrace/coop/server_session.hpp"
@@ -26,6 +27,7 @@ struct ServerOptions {
   std::size_t max_clients = 64;
   coop::ServerLimits limits;
   cli::ResultOptions results;
+  cli::LookupOptions lookup;  // names and AS numbers of hop addresses
   cli::MetricsOptions metrics;
   std::string user = "nobody";
 };

@@ -10,6 +10,7 @@
 #include "nfqtrace/runtime/tracer.hpp"
 #include "nfqtrace/sys/event_loop.hpp"
 #include "nfqtrace/sys/privileges.hpp"
+#include "../common/address_lookup.hpp"
 #include "../common/console.hpp"
 #include "../common/formats.hpp"
 #include "../common/live_view.hpp"
@@ -57,7 +58,12 @@ int main(int argc, char** argv) {
   cli::ResultWriter& writer = tool.writer;
   sys::EventLoop& loop = tool.loop;
   cli::Results results;
-  const cli::FormatContext context{options.results.meta, nullptr};
+  auto lookup = cli::AddressLookup::create(loop, options.lookup);
+  if (!lookup) return fail(lookup.error());
+  // First among the consumers: a name known by then goes with the result.
+  const cli::AddressLookup& names = **lookup;
+  results.add(std::move(*lookup));
+  const cli::FormatContext context{options.results.meta, names.book()};
   if (options.results.live) {
     std::string error;
     auto view = cli::LiveView::open(loop, context.names, [&loop] { loop.stop(); }, error);
@@ -73,6 +79,7 @@ int main(int argc, char** argv) {
   if (auto s = (*tracer)->attach(loop); !s) return fail(s.error());
   auto metrics = cli::serve_metrics(options.metrics, results, loop, [&tracer] { return tracer->get(); });
   if (!metrics) return fail(metrics.error());
+  if (*metrics) (*metrics)->recorder()->set_lookup_source([&names] { return names.counts(); });
   if (auto s = sys::drop_privileges(options.user); !s) return fail(s.error());
   loop.on_signal([&](int) { loop.stop(); });
   fmt::print(stderr, "nfqtrace: tracing (queue {}, {} mode); Ctrl-C to stop\n",

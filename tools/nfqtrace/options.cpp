@@ -56,6 +56,7 @@ std::variant<Options, Exit> parse_options(int argc, char** argv) {
   add_shared_options(app, shared);
   add_live_option(app, shared);
   add_metrics_options(app, o.metrics);
+  add_lookup_options(app, o.lookup);
   app.add_option("--repeat", repeat_s, "trace each open flow again every S seconds")->check(CLI::Range(0.01, 1e6));
   app.add_option("--max-flows", e.max_flows, "traces running at once")->check(CLI::Range(1u, 1000000u))->capture_default_str();
   app.add_option("--idle-timeout", idle_s, "seconds of silence after which a flow counts as closed")->check(CLI::Range(0.1, 1e6))->capture_default_str();

@@ -4,6 +4,7 @@
 
 #include <variant>
 
+#include "../common/address_lookup.hpp"
 #include "../common/metrics.hpp"
 #include "../common/trace_options.hpp"
 
@@ -13,6 +14,7 @@ struct Options {
   runtime::TracerOptions tracer;
   ResultOptions results;
   MetricsOptions metrics;
+  LookupOptions lookup;
   std::string user;
 };
 
