@@ -15,8 +15,9 @@
 #      with "no hello within 12 s", the non-reader at the time limit; then a
 #      valid client succeeds again
 # Throughout: the server stays up, every accepted connection is logged as
-# done, its memory stays small (VmRSS printed, < 64 MiB) and no file
-# descriptor leaks; SIGINT: exit 0, no rule left.
+# done, its memory stays small (VmRSS printed, grown by < 32 MiB: the
+# start's own size depends on the build, 8 MiB plain, ~90 under the
+# sanitizers) and no file descriptor leaks; SIGINT: exit 0, no rule left.
 # Usage: bash test_coop_hostile.sh /path/to/nfqtrace (server and client are
 # taken from the same directory)
 source "$(dirname "$0")/lib.sh"
@@ -31,7 +32,7 @@ PORT=7300 MAX_CLIENTS=220 IDLE=12 TIME_LIMIT=20 IDLE_CONNS=200 MORE_CONNS=30
 # there for no fault of the server; 12 s leaves room. TIME_LIMIT keeps the
 # non-reader (one of the 220 in 3b) past that, and the non-reader writes for
 # longer than TIME_LIMIT.
-RSS_LIMIT_KB=$((64 * 1024))
+RSS_GROWTH_LIMIT_KB=$((32 * 1024))
 
 section "network: client — r1 — r2 — server"
 net_build 2
@@ -43,7 +44,9 @@ S4=$(net_server_addr 4)
 section "nfqtrace-server --port $PORT --max-clients $MAX_CLIENTS --client-idle-timeout $IDLE --client-time-limit $TIME_LIMIT"
 require "nfqtrace-server starts, listens and installs its rules" \
   coop_server_start srv "$SRV" --port $PORT --max-clients $MAX_CLIENTS \
-  --client-idle-timeout $IDLE --client-time-limit $TIME_LIMIT --format json
+  --client-idle-timeout $IDLE --client-time-limit $TIME_LIMIT --format json -n
+# -n: no name look-ups, whose resolver socket, opened at the first one,
+# would count as a descriptor the clients left behind.
 SPID=${BG_PID[srv]}
 fd_count() { ls "/proc/$SPID/fd" 2>/dev/null | wc -l; }
 RSS_BEFORE=$(vm_rss_kb "$SPID") FDS_BEFORE=$(fd_count)
@@ -245,7 +248,8 @@ section "afterwards: the server is intact"
 check "server still running" bg_running srv
 RSS_AFTER=$(vm_rss_kb "$SPID") FDS_AFTER=$(fd_count)
 echo "  server VmRSS: before ${RSS_BEFORE} kB, after ${RSS_AFTER} kB; open fds: before ${FDS_BEFORE}, after ${FDS_AFTER}"
-check "server VmRSS stays under $((RSS_LIMIT_KB / 1024)) MiB (${RSS_AFTER} kB)" test "$RSS_AFTER" -lt $RSS_LIMIT_KB
+check "server VmRSS grows by less than $((RSS_GROWTH_LIMIT_KB / 1024)) MiB (${RSS_BEFORE} -> ${RSS_AFTER} kB)" \
+  test $((RSS_AFTER - RSS_BEFORE)) -lt $RSS_GROWTH_LIMIT_KB
 check "no file descriptor leaked (${FDS_BEFORE} before, ${FDS_AFTER} after)" test "$FDS_AFTER" -le "$FDS_BEFORE"
 check "no connection left open on the server ($(established))" test "$(established)" -eq 0
 accepted=$(grep -c ': client .*[0-9]$' "${BG_ERR[srv]}" || true)
