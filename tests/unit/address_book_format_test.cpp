@@ -3,11 +3,10 @@
 // "name (addr) [AS…]" in the text, and nothing new without one.
 #include <gtest/gtest.h>
 
-#include <map>
-
 #include "nfqtrace/output/address_book.hpp"
 #include "nfqtrace/output/format.hpp"
 #include "nfqtrace/output/parse.hpp"
+#include "format_samples.hpp"
 #include "packets.hpp"
 
 using namespace std::chrono_literals;
@@ -15,14 +14,7 @@ using namespace nfqtrace;
 
 namespace {
 
-class FakeBook final : public output::AddressBook {
- public:
-  std::map<wire::Address, output::AddressInfo> known;
-  const output::AddressInfo* find(const wire::Address& addr) const override {
-    const auto it = known.find(addr);
-    return it == known.end() ? nullptr : &it->second;
-  }
-};
+using formats::FakeBook;
 
 core::TraceResult trace() {
   core::TraceResult t;

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
-#include <map>
 
 #include "format_samples.hpp"
 #include "nfqtrace/output/dot.hpp"
@@ -13,14 +12,7 @@ using namespace nfqtrace;
 
 namespace {
 
-class Book : public output::AddressBook {
- public:
-  std::map<wire::Address, output::AddressInfo> known;
-  const output::AddressInfo* find(const wire::Address& addr) const override {
-    const auto it = known.find(addr);
-    return it == known.end() ? nullptr : &it->second;
-  }
-};
+using Book = formats::FakeBook;
 
 // The way back of ipv4_trace's connection, as the server traced it: it
 // meets 203.0.113.9 as the forward path does, then another router.

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "nfqtrace/core/result.hpp"
+#include "nfqtrace/output/address_book.hpp"
 #include "packets.hpp"
 
 namespace formats {
@@ -86,5 +88,15 @@ inline CommandOutput run(const std::string& command) {
 inline bool have_program(const std::string& name) {
   return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
 }
+
+// Names and AS numbers the tests choose, by address.
+class FakeBook final : public nfqtrace::output::AddressBook {
+ public:
+  std::map<nfqtrace::wire::Address, nfqtrace::output::AddressInfo> known;
+  const nfqtrace::output::AddressInfo* find(const nfqtrace::wire::Address& addr) const override {
+    const auto it = known.find(addr);
+    return it == known.end() ? nullptr : &it->second;
+  }
+};
 
 }  // namespace formats
