@@ -29,7 +29,10 @@ purge_package() {
 no_nfqtrace_rules_here() {
   ! { iptables-save; ip6tables-save; nft list ruleset; } 2>/dev/null | grep -qi nfqtrace
 }
-deb_cleanup() { local rc=$?; purge_package; (exit "$rc"); net_cleanup; }
+# set +e first: errexit holds in a trap too, and a purge with nothing left to
+# purge fails (debconf-communicate), which would end the trap before
+# net_cleanup deletes the namespaces.
+deb_cleanup() { local rc=$?; set +e; purge_package; (exit "$rc"); net_cleanup; }
 trap deb_cleanup EXIT
 
 section "lintian"
