@@ -185,7 +185,14 @@ bool Trace::identity_in_use(const ProbeIdentity& id) const {
 }
 
 void Trace::add_probe(const Probe& probe) {
-  probes_.push_back(probe);
+  Probe& added = probes_.emplace_back(probe);
+  added.ttl_first_sent = added.sent;
+  if (hops_[probe.ttl - 1u].probes_sent > 0) {
+    // A repeat: its TTL's first probe is the first of that TTL in probes_.
+    const auto first = std::find_if(probes_.begin(), probes_.end(),
+                                    [&](const Probe& p) { return p.ttl == probe.ttl; });
+    added.ttl_first_sent = first->sent;
+  }
   ++hops_[probe.ttl - 1u].probes_sent;
 }
 
@@ -380,20 +387,22 @@ void Trace::on_retransmission(std::uint32_t seq, std::uint32_t end) {
   }
 }
 
-Duration Trace::silence_margin() const {
-  // Scheduling and timers: a reply is never taken for missing sooner.
-  constexpr Duration slack = std::chrono::milliseconds(10);
-  return std::max(3 * slowest_reply_, margin_floor_) + slack;
+// Scheduling and timers: a reply is never taken for missing sooner.
+constexpr Duration silence_slack = std::chrono::milliseconds(10);
+
+Duration Trace::silent_at(const Probe& p) const {
+  const Duration after_first = p.ttl_first_sent + 3 * slowest_reply_;
+  const Duration after_own = p.sent + std::max(2 * slowest_reply_, margin_floor_);
+  return std::max(after_first, after_own) + silence_slack;
 }
 
 void Trace::expire(Duration now) {
-  const Duration margin = silence_margin();
   for (Probe& p : probes_) {
     if (p.answered || p.expired) continue;
     if (p.expires <= now) {
       p.expired = true;
       p.inferred = false;
-    } else if (!p.inferred && settles_after_margin(p) && p.sent + margin <= now) {
+    } else if (!p.inferred && settles_after_margin(p) && silent_at(p) <= now) {
       p.inferred = true;
     }
   }
@@ -418,12 +427,11 @@ bool Trace::settles_after_margin(const Probe& p) const {
 }
 
 std::optional<Duration> Trace::next_expiry() const {
-  const Duration margin = silence_margin();
   std::optional<Duration> next;
   for (const Probe& p : probes_) {
     if (p.answered || p.expired) continue;
     Duration due = p.expires;
-    if (!p.inferred && settles_after_margin(p)) due = std::min(due, p.sent + margin);
+    if (!p.inferred && settles_after_margin(p)) due = std::min(due, silent_at(p));
     if (!next || due < *next) next = due;
   }
   return next;

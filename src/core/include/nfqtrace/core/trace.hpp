@@ -53,6 +53,7 @@ struct Probe {
   std::uint32_t payload_len = 0;
   std::uint8_t ttl = 0;
   Duration sent{0};
+  Duration ttl_first_sent{0};  // when its TTL's first probe left (add_probe sets it)
   Duration expires{0};
   bool answered = false;
   bool expired = false;
@@ -142,10 +143,6 @@ class Trace {
   std::optional<Duration> next_expiry() const;
   // When its last probe's --timeout is over: till then a late reply counts.
   std::optional<Duration> last_expiry() const;
-  // How long after a probe left, with later TTLs answered, its TTL is taken
-  // for silent: 3 round trips of the slowest reply so far, or what late
-  // replies in earlier rounds showed, plus time for scheduling.
-  Duration silence_margin() const;
   // Replies matched since the caller last took them, for streaming. The
   // destination's wait till no lower TTL can reach it any more (all their
   // probes out and answered or timed out) or the round ends: a lower one
@@ -175,6 +172,13 @@ class Trace {
   // passed since it left, rather than at --timeout: below a TTL that
   // answered, or in dup mode at or beyond the destination's TTL.
   bool settles_after_margin(const Probe& probe) const;
+  // When `probe`, settling after the margin, is taken for silent: three
+  // round trips of the slowest reply after its TTL's first probe left, and
+  // two after it left itself (a repeat of a TTL already silent once need
+  // not wait the three again: a trace whose second pass leaves a round trip
+  // after the first ends 3 round trips after its start, not 4); never
+  // sooner than the floor late replies set, after it left.
+  Duration silent_at(const Probe& probe) const;
   // Stop set: steps the backward walk on as far as the replies allow.
   void walk_back(Duration now);
   void take_over_below(const PathMemory::Known& known);
