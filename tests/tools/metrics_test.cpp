@@ -83,6 +83,7 @@ TEST(Metrics, TracerCountersAndGauges) {
   core::EngineCounters e;
   e.probes_sent = 40;
   e.icmp_matched = 17;
+  e.waves = 9;
   e.icmp_no_probe = 2;
   e.peer_resets_rejected = 1;
   runtime::RuntimeCounters rt;
@@ -95,6 +96,7 @@ TEST(Metrics, TracerCountersAndGauges) {
   s.lookups = LookupCounts{10, 2, 7, 1};
   const std::string text = metrics_text(s);
   EXPECT_TRUE(contains_line(text, "nfqtrace_probes_sent_total 40")) << text;
+  EXPECT_TRUE(contains_line(text, "nfqtrace_probe_waves_total 9"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_replies_matched_total 17"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_queue_packets_total 1234"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_refused_total{packet="icmp",reason="no_such_probe"} 2)"));

@@ -73,6 +73,8 @@ void tracer_metrics(Page& page, const core::EngineCounters& e, const runtime::Ru
   page.single("nfqtrace_traces_started_total", "counter", "Traces (rounds) started.",
               e.traces_started);
   page.single("nfqtrace_probes_sent_total", "counter", "Probes sent.", e.probes_sent);
+  page.single("nfqtrace_probe_waves_total", "counter",
+              "Waves of probes (dup mode: probes copied from one packet).", e.waves);
   page.single("nfqtrace_probe_send_errors_total", "counter", "Probes the socket refused to send.",
               r.probe_send_errors);
   page.single("nfqtrace_probes_deferred_total", "counter",

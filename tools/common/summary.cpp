@@ -34,11 +34,11 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
   const auto& e = tracer.engine_counters();
   const auto& r = tracer.counters();
   std::string text = fmt::format(
-      "{}: {} traces, {} packets seen, {} probes sent, {} replies matched, "
+      "{}: {} traces, {} packets seen, {} probes sent, {} waves of probes, {} replies matched, "
       "{} ICMP unmatched, {} peer confirmations, {} flows sent past the queue after "
       "their trace, {} flows waited for a place ({} of them past the queue), "
       "{} probe send errors\n",
-      tool, tracer.traces_reported(), e.packets, e.probes_sent, e.icmp_matched,
+      tool, tracer.traces_reported(), e.packets, e.probes_sent, e.waves, e.icmp_matched,
       e.icmp_unmatched() + r.icmp_unreadable.total(), e.peer_evidence, e.flows_skipped,
       e.flows_refused, e.flows_waited_past, r.probe_send_errors);
   if (e.flows_watched > 0) {

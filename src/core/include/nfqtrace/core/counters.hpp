@@ -11,6 +11,7 @@ struct EngineCounters {
   std::uint64_t flows_refused = 0;       // had to wait for a place (once a round)
   std::uint64_t flows_waited_past = 0;   // waited past the queue, then were let back
   std::uint64_t probes_sent = 0;
+  std::uint64_t waves = 0;               // dup: probes copied from one packet
   std::uint64_t probes_unbuildable = 0;  // e.g. an IPv6 routing header
   std::uint64_t packets_mangled = 0;
   std::uint64_t icmp_matched = 0;
