@@ -511,6 +511,10 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
     f.trace->add_probe(p);
     ++sent_now;
   }
+  // The skip mark before the wave: the flow's next packets pass the queue by
+  // while the probes go out (sending a wave takes longer than the gap
+  // between two packets of a fast flow).
+  skip_between_waves(key, f);
   // Highest TTL first. A busy Linux peer keeps one D-SACK pending, which the
   // next duplicate replaces (tcp_dsack_set): of a wave's duplicates, the one
   // it takes last is the one most likely named, and in this order that is
@@ -520,6 +524,7 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
   budget_.give_back(granted - sent_now);
   if (sent_now > 0) {
     counters_.probes_sent += sent_now;
+    ++counters_.waves;
     f.packets_since_probe = 0;
     arm_by(key, f, FlowTimer::probe_expiry, now.mono + params.timeout);
   }

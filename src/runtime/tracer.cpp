@@ -100,6 +100,13 @@ struct Tracer::Impl {
     queue.accept(qp.id);
   }
 
+  // Every packet waiting in the queue, with its verdict, now.
+  void drain_queue() {
+    const core::Instant now = sys::now();
+    auto read = queue.receive([&](const sys::QueuedPacket& qp) { on_queued(qp, now); });
+    if (!read) fail(read.error());
+  }
+
   // An ICMP error that answers a probe is ours alone: dropped here, the
   // connection's TCP never takes it for a soft error of its own (nor, with
   // IP_RECVERR, hands it to the application). Anything else goes on.
@@ -178,6 +185,10 @@ struct Tracer::Impl {
   void act(const core::SkipChange& change) {
     sys::Status s = conntrack ? conntrack->set_mark(change.flow, mark_of(change.skip), all_marks())
                               : sys::Status(sys::Error{"no conntrack"});
+    // The flow's packets queued since the last read must leave before the
+    // ones that now pass the queue by, or the connection's packets leave out
+    // of order: read them at once, before the wave's probes go out.
+    if (s.ok() && change.skipping() && !change.recheck) drain_queue();
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
   }

@@ -118,18 +118,22 @@ TEST(Lifecycle, DecisionsComeInTheOrderTheyWereMade) {
   net.stream(20, 10ms);
   ASSERT_EQ(net.traces.size(), 2u);
   const std::vector<std::string>& decided = sim::decided(engine);
-  // Each round: probes first, every reply before the round's end, the end
-  // before the skip mark that follows it; the next round's probes only
-  // after the mark that brought the flow back was cleared.
+  // Each round: its first wave (the mark that lets the flow pass the queue
+  // between waves, then the probes), every reply before the round's end,
+  // the end before the skip mark that follows it; the next round's probes
+  // only after the mark that brought the flow back was cleared.
   const std::size_t first_trace = first(decided, "trace");
   ASSERT_LT(first_trace + 1, decided.size());
-  EXPECT_EQ(decided.front(), "probe");
+  ASSERT_GE(decided.size(), 2u);
+  EXPECT_EQ(decided[0], "between_waves");
+  EXPECT_EQ(decided[1], "probe");
   EXPECT_EQ(decided[first_trace - 1], "hop");
   EXPECT_EQ(decided[first_trace + 1], "skip");
   const std::size_t unskip = first(decided, "unskip");
-  ASSERT_LT(unskip + 1, decided.size());
+  ASSERT_LT(unskip + 2, decided.size());
   EXPECT_GT(unskip, first_trace);
-  EXPECT_EQ(decided[unskip + 1], "probe") << "round 2 after the unskip";
+  EXPECT_EQ(decided[unskip + 1], "between_waves") << "round 2 after the unskip";
+  EXPECT_EQ(decided[unskip + 2], "probe");
   EXPECT_EQ(std::count(decided.begin(), decided.end(), "trace"), 2);
   EXPECT_EQ(decided.back(), "skip");
   EXPECT_EQ(decided[decided.size() - 2], "trace");
@@ -371,7 +375,10 @@ TEST(Lifecycle, ARoundSkipsTheQueueBetweenItsWaves) {
   // First wave (16 TTLs), past the queue while its answers come; back for
   // the second wave once the destination is known (after its D-SACK, the
   // hop that names it), past the queue again; the end, past it for good.
-  const std::vector<std::string> expected = {"probe", "between_waves", "hop",  "next_wave",
-                                             "probe", "between_waves", "hop",  "trace", "skip"};
+  // The mark comes before each wave's probes: the packets behind the one
+  // they copy skip the queue while the probes go out.
+  const std::vector<std::string> expected = {"between_waves", "probe", "hop",  "next_wave",
+                                             "between_waves", "probe", "hop",  "trace", "skip"};
   EXPECT_EQ(folded, expected);
+  EXPECT_EQ(engine.counters().waves, 2u);
 }
