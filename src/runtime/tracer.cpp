@@ -59,9 +59,7 @@ struct Tracer::Impl {
   std::array<std::uint8_t, 65536> mangle_buffer{};
 
   void on_queue_readable() {
-    const core::Instant now = sys::now();
-    auto read = queue.receive([&](const sys::QueuedPacket& qp) { on_queued(qp, now); });
-    if (!read) return fail(read.error());
+    if (!drain_queue()) return;
     // Verdicts first: the connection never waits for us, and a duplicate
     // leaves after its original.
     if (auto s = queue.flush_verdicts(); !s) return fail(s.error());
@@ -100,11 +98,13 @@ struct Tracer::Impl {
     queue.accept(qp.id);
   }
 
-  // Every packet waiting in the queue, with its verdict, now.
-  void drain_queue() {
+  // Every packet waiting in the queue, with its verdict, now. False when the
+  // queue failed (the tracer stops).
+  bool drain_queue() {
     const core::Instant now = sys::now();
     auto read = queue.receive([&](const sys::QueuedPacket& qp) { on_queued(qp, now); });
     if (!read) fail(read.error());
+    return read.has_value();
   }
 
   // An ICMP error that answers a probe is ours alone: dropped here, the
@@ -188,7 +188,7 @@ struct Tracer::Impl {
     // The flow's packets queued since the last read must leave before the
     // ones that now pass the queue by, or the connection's packets leave out
     // of order: read them at once, before the wave's probes go out.
-    if (s.ok() && change.skipping() && !change.recheck) drain_queue();
+    if (s.ok() && change.skipping() && !change.recheck) (void)drain_queue();
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
   }
