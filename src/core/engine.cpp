@@ -127,7 +127,7 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
         if (config_.trigger == Trigger::retransmit) {
           enter(key, f, Phase::watching, now);
         } else {
-          set_skip(key, f, Skip::none);
+          set_skip(key, f, next_packet_skip());
         }
       }
       return;
@@ -178,7 +178,15 @@ void Engine::skip_between_waves(const FlowKey& key, Flow& f) {
   if (!config_.skip_marks || f.phase != Phase::tracing || f.params->mode != Mode::dup) return;
   wanted_.clear();
   f.trace->wanted_ttls(wanted_);
-  set_skip(key, f, wanted_.empty() ? Skip::replies : Skip::none);
+  if (wanted_.empty()) {
+    set_skip(key, f, Skip::replies);
+  } else {
+    set_skip(key, f, f.wave_short_of_data ? Skip::none : next_packet_skip());
+  }
+}
+
+Skip Engine::next_packet_skip() const {
+  return config_.skip_marks && config_.one_copy_waves ? Skip::wave : Skip::none;
 }
 
 bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet) {
@@ -307,6 +315,7 @@ void Engine::start_round(const FlowKey& key, Flow& f, Instant now) {
     std::swap(from.probe_lengths[i],
               from.probe_lengths[random_.below(static_cast<std::uint32_t>(i + 1))]);
   f.trace = std::make_unique<Trace>(p, key, f.rounds, now, from);
+  f.wave_short_of_data = false;
   ++counters_.traces_started;
   // Counted as it begins: a flow let in may close before its next packet.
   if (std::exchange(f.triggered, false)) ++counters_.traces_triggered;
@@ -408,6 +417,9 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
 
   Flow& f = find_or_create(key, now);
   f.last_seen = now.mono;
+  // The rules skip it again after this one packet (not after a SYN, FIN or
+  // RST, which always come).
+  if (f.skip == Skip::wave && !ends_flow && !packet.has(wire::tcp_flag::syn)) f.skip = Skip::replies;
   if (f.phase == Phase::closing) return verdict;  // the last packets of a closed connection
   if (packet.has(wire::tcp_flag::ack)) f.last_ack = packet.ack;
   if (note_sent(f, packet) && f.phase == Phase::watching) trigger(key, f, now);
@@ -478,9 +490,13 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
   std::size_t sent_now = 0;
   ProbePacket out;
   out.out_ifindex = meta.out_ifindex;
+  f.wave_short_of_data = false;
   for (std::uint8_t ttl : wanted_) {
     const auto placed = layout.next(wanted_.size() - sent_now);
-    if (!placed) break;  // the rest waits for the next packet
+    if (!placed) {  // the rest waits for the next packets
+      f.wave_short_of_data = true;
+      break;
+    }
     wire::ProbeFields fields;
     fields.ttl = ttl;
     fields.ip_id = packet.family == wire::Family::v4 ? random_.ip_id() : 0;

@@ -107,6 +107,19 @@ struct Tracer::Impl {
     return read.has_value();
   }
 
+  // A copy of an outgoing packet (dup mode): the engine sees it as it would
+  // a queued one, only its verdict was given long ago (dup mode never
+  // changes the packet). Probes sent from it are stamped now, when they go.
+  void on_copied(const sys::LoggedPacket& lp, const wire::Parsed<wire::TcpPacket>& packet,
+                 core::Instant now) {
+    ++counters.copied_packets;
+    if (!packet) {
+      counters.queue_unreadable.add(packet.error());
+      return;
+    }
+    (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false}, now);
+  }
+
   // An ICMP error that answers a probe is ours alone: dropped here, the
   // connection's TCP never takes it for a soft error of its own (nor, with
   // IP_RECVERR, hands it to the application). Anything else goes on.
@@ -122,14 +135,17 @@ struct Tracer::Impl {
   }
 
   void on_log_readable() {
+    const core::Instant now = sys::now();
     auto read = log.receive([&](const sys::LoggedPacket& lp) {
       auto packet = wire::parse_tcp_packet(lp.data, lp.wire_len);
+      if (lp.outgoing) return on_copied(lp, packet, now);
       if (!packet) {
         counters.peer_unreadable.add(packet.error());
         return;
       }
       engine.on_logged(*packet, lp.at);
     });
+    counters.log_copies_lost = log.lost();
     if (!read) return fail(read.error());
     after_event();
   }
@@ -203,6 +219,8 @@ struct Tracer::Impl {
       case core::Skip::all: return options.probe_mark;
       case core::Skip::watch: return options.probe_mark | options.watch_mark;
       case core::Skip::replies: return options.probe_mark | options.round_mark;
+      // Our rules copy its next packet, then set it to `replies` themselves.
+      case core::Skip::wave: return options.probe_mark | options.watch_mark | options.round_mark;
     }
     return 0;
   }
@@ -243,7 +261,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   if (options.rules) {
     if (auto s = sys::Rules::remove_leftovers(options.queue.queue_id); !s) return s.error();
   }
-  auto log = sys::NfLog::open(options.nflog_group, sys::peer_copy_bytes);
+  auto log = sys::NfLog::open(options.nflog_group, sys::outgoing_copy_bytes);
   if (!log) return log.error();
   auto sender = sys::ProbeSender::open(options.probe_mark);
   if (!sender) return sender.error();
@@ -259,7 +277,11 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   // With our own rules, a flow whose trace is over skips the queue: its
   // connection gets the mark bits in conntrack, which the rules match first.
   TracerOptions effective = options;
-  if (effective.rules) effective.rules->queue_icmp = true;
+  if (effective.rules) {
+    effective.rules->queue_icmp = true;
+    effective.rules->copy_outgoing =
+        options.engine.trace.mode == core::Mode::dup && !options.flows_may_mangle;
+  }
   std::optional<sys::ConntrackMarker> conntrack;
   std::uint64_t stale_marks = 0;
   if (options.rules) {
@@ -272,6 +294,8 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
       effective.rules->bypass_mark = options.probe_mark;
       effective.rules->watch_mark = options.watch_mark;
       effective.rules->round_mark = options.round_mark;
+      effective.engine.one_copy_waves =
+          effective.rules->copy_outgoing && options.watch_mark != 0 && options.round_mark != 0;
     }
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),

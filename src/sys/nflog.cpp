@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,10 @@ struct NfLog::Impl {
   std::uint16_t group = 0;
   std::vector<char> receive_buffer;
   bool bound = false;  // ours to unbind
+  // The instance numbers its copies: a gap is copies the kernel could not
+  // hand us (our socket buffer was full).
+  std::optional<std::uint32_t> last_seq;
+  std::uint64_t lost = 0;
 
   Impl(detail::NetfilterSocket s, std::uint16_t g)
       : socket(std::move(s)), group(g), receive_buffer(receive_buffer_size) {}
@@ -55,20 +60,38 @@ struct NfLog::Impl {
     (void)socket.send(message);
   }
 
-  static bool parse(const nlmsghdr& message, LoggedPacket& packet) {
+  bool parse(const nlmsghdr& message, LoggedPacket& packet) {
     if ((message.nlmsg_type >> 8) != NFNL_SUBSYS_ULOG ||
         (message.nlmsg_type & 0xff) != NFULNL_MSG_PACKET) {
       return false;
     }
     std::array<nlattr*, NFULA_MAX + 1> attributes{};
     if (nflog_nlmsg_parse(&message, attributes.data()) < 0) return false;
+    count_gap(attributes[NFULA_SEQ]);
     const nlattr* payload = attributes[NFULA_PAYLOAD];
     if (payload == nullptr) return false;
     packet.data = wire::Bytes(static_cast<const std::uint8_t*>(mnl_attr_get_payload(payload)),
                               mnl_attr_get_payload_len(payload));
     packet.wire_len = length_from_ip_header(packet.data);
     packet.at = detail::arrival_time(detail::stamp_ns(attributes[NFULA_TIMESTAMP]));
+    const nlattr* prefix = attributes[NFULA_PREFIX];
+    packet.outgoing = false;
+    if (prefix != nullptr) {
+      // NUL-terminated by the kernel; bounded anyway.
+      const char* text = mnl_attr_get_str(prefix);
+      packet.outgoing = std::string_view(text, ::strnlen(text, mnl_attr_get_payload_len(prefix))) ==
+                        outgoing_log_prefix;
+    }
+    const nlattr* out_dev = attributes[NFULA_IFINDEX_OUTDEV];
+    packet.out_ifindex = out_dev != nullptr ? ntohl(mnl_attr_get_u32(out_dev)) : 0;
     return true;
+  }
+
+  void count_gap(const nlattr* seq_attribute) {
+    if (seq_attribute == nullptr) return;
+    const std::uint32_t seq = ntohl(mnl_attr_get_u32(seq_attribute));
+    if (last_seq) lost += static_cast<std::uint32_t>(seq - *last_seq - 1);
+    last_seq = seq;
   }
 };
 
@@ -107,6 +130,7 @@ Result<NfLog> NfLog::open(std::uint16_t group, std::uint32_t copy_range) {
   // time matters. The timeout (in 1/100 s) bounds any batching left.
   mnl_attr_put_u32(config, NFULA_CFG_QTHRESH, htonl(1));
   mnl_attr_put_u32(config, NFULA_CFG_TIMEOUT, htonl(1));
+  mnl_attr_put_u16(config, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ));
   if (Status configured = impl->socket.request(config, buffer, "configure " + name, ignore);
       !configured) {
     return configured.error();
@@ -126,11 +150,13 @@ Result<std::size_t> NfLog::receive(const std::function<void(const LoggedPacket&)
     if (*got == 0) return packets;
     detail::for_each_message(std::span<const char>(impl.receive_buffer.data(), *got),
                              [&](const nlmsghdr& message) {
-                               if (!Impl::parse(message, packet)) return;
+                               if (!impl.parse(message, packet)) return;
                                ++packets;
                                on_packet(packet);
                              });
   }
 }
+
+std::uint64_t NfLog::lost() const { return impl_->lost; }
 
 }  // namespace nfqtrace::sys

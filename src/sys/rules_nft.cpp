@@ -31,22 +31,50 @@ std::string peer_match(const RuleSpec& spec, Families families, std::string_view
   return "";
 }
 
-std::string queue_rule(const RuleSpec& spec, Families families, std::string_view port_match,
-                       const std::vector<std::uint16_t>& ports) {
+// The selected connections' outgoing packets, with `narrower` (more
+// matches) before the costly route lookup.
+std::string outgoing_match(const RuleSpec& spec, Families families, std::string_view port_match,
+                           const std::vector<std::uint16_t>& ports, std::string_view narrower = "") {
   std::string rule = "\t\t" + peer_match(spec, families, "daddr");
   if (spec.out_interface) rule += "oifname \"" + *spec.out_interface + "\" ";
-  // Probes carry the mark and must go out untouched; bypass: with nobody
-  // reading the queue the packets still flow. The counter counts every
-  // packet sent to the queue, also those let through while it was full:
-  // the rule keeper reports those (queue_rule_packets).
+  // Probes carry the mark and must go out untouched.
   const std::string local =
       spec.local_port ? fmt::format("tcp sport {} ", *spec.local_port) : std::string();
   // Only our own connections, unless --forward: postrouting sees forwarded
   // ones too, and their probes' answers would go on to the inner host. Last,
   // as it costs a route lookup.
   const std::string own = spec.forward ? "" : "fib saddr type local ";
-  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} {4}counter queue num {5} bypass\n",
-                            spec.probe_mark, local, port_match, port_set(ports), own, spec.queue_id);
+  return rule + fmt::format("meta mark & {0:#x} != {0:#x} {1}{2} {3} {4}{5}", spec.probe_mark, local,
+                            port_match, port_set(ports), narrower, own);
+}
+
+// Copies an outgoing packet to us (dup mode), in place of queueing it.
+std::string copy_statement(const RuleSpec& spec) {
+  return fmt::format("log prefix \"{}\" group {} snaplen {} queue-threshold 1", outgoing_log_prefix,
+                     spec.nflog_group, outgoing_copy_bytes);
+}
+
+std::string queue_rule(const RuleSpec& spec, Families families, std::string_view port_match,
+                       const std::vector<std::uint16_t>& ports) {
+  const std::string rule = outgoing_match(spec, families, port_match, ports);
+  if (spec.copy_outgoing) return rule + copy_statement(spec) + "\n";
+  // Bypass: with nobody reading the queue the packets still flow. The
+  // counter counts every packet sent to the queue, also those let through
+  // while it was full: the rule keeper reports those (queue_rule_packets).
+  return rule + fmt::format("counter queue num {} bypass\n", spec.queue_id);
+}
+
+// A round waiting for the packet of its next wave (all three mark bits): that
+// packet is copied to us, then the connection waits for the answers past us
+// (the watch bit cleared: bypass and round) without another copy. Only the
+// selected connections: another instance's mark must stay as it set it.
+std::string one_copy_rule(const RuleSpec& spec, Families families, std::string_view port_match,
+                          const std::vector<std::uint16_t>& ports) {
+  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::string marked =
+      fmt::format("ct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 ", all_bits);
+  return outgoing_match(spec, families, port_match, ports, marked) + copy_statement(spec) +
+         fmt::format(" ct mark set ct mark & {:#x}\n", ~spec.watch_mark);
 }
 
 // The peer's packets; `port_match` mirrors the outgoing selection. No iifname:
@@ -119,13 +147,18 @@ std::string install_script(const RuleSpec& spec, Families families) {
   const std::string bypass = bypass_rule(spec.bypass_mark);
   const std::string bypass_in = bypass_rule(spec.bypass_mark | spec.round_mark);
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
+  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  if (one_copy_waves(spec)) {
+    if (!dports.empty()) script += one_copy_rule(spec, families, "tcp dport", dports);
+    if (!sports.empty()) script += one_copy_rule(spec, families, "tcp sport", sports);
+  }
   if (spec.bypass_mark != 0 && spec.watch_mark != 0) {
     // A watched connection's packets are copied to us on the way out (and
     // then skip the queue): we look for a retransmission.
     script += fmt::format(
-        "\t\tct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 log group {1} "
-        "snaplen {2} queue-threshold 1\n",
-        spec.bypass_mark | spec.watch_mark, spec.nflog_group, peer_copy_bytes);
+        "\t\tct mark & {0:#x} == {1:#x} tcp flags & (syn | fin | rst) == 0 log group {2} "
+        "snaplen {3} queue-threshold 1\n",
+        all_bits, spec.bypass_mark | spec.watch_mark, spec.nflog_group, peer_copy_bytes);
   }
   script += bypass;
   if (!dports.empty()) script += queue_rule(spec, families, "tcp dport", dports);

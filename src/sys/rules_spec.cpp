@@ -82,6 +82,10 @@ Families wanted_families(const RuleSpec& spec) {
   return Families{spec.ipv4, spec.ipv6};
 }
 
+bool one_copy_waves(const RuleSpec& spec) {
+  return spec.copy_outgoing && spec.bypass_mark != 0 && spec.watch_mark != 0 && spec.round_mark != 0;
+}
+
 std::vector<std::uint16_t> unique_ports(std::vector<std::uint16_t> ports) {
   std::sort(ports.begin(), ports.end());
   ports.erase(std::unique(ports.begin(), ports.end()), ports.end());

@@ -115,19 +115,49 @@ std::string port_match(const RuleSpec& spec, std::string_view port_option, std::
   return fmt::format(" --sport {} --dport {}", port, *spec.local_port);
 }
 
-// Written in iptables-save's own order, so that the saved rules read the same.
-std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+// The selected connections' outgoing packets (one port of them), with
+// `connmark` (a connmark match) and `flags` (after the ports, in the tcp
+// match) narrowing it further. Written in iptables-save's own order, so
+// that the saved rules read the same.
+std::string outgoing_match(const RuleSpec& spec, std::string_view port_option, std::uint16_t port,
+                           std::string_view connmark = "", std::string_view flags = "") {
   std::string rule = "-A " + out_chain(spec.queue_id) + address_match(spec, "-d");
   if (spec.out_interface) rule += " -o " + *spec.out_interface;
   // Our probes carry the mark and must go out untouched.
-  rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x} -m tcp{1}", spec.probe_mark,
-                      port_match(spec, port_option, port));
+  rule += fmt::format(" -p tcp -m mark ! --mark {0:#x}/{0:#x}{1} -m tcp{2}{3}", spec.probe_mark,
+                      connmark, port_match(spec, port_option, port), flags);
   // Only our own connections, unless --forward: POSTROUTING sees forwarded
   // ones too, and their probes' answers would go on to the inner host. Last,
   // as it costs a route lookup.
   if (!spec.forward) rule += " -m addrtype --src-type LOCAL";
+  return rule;
+}
+
+// Copies an outgoing packet to us (dup mode), in place of queueing it.
+std::string copy_target(const RuleSpec& spec) {
+  return fmt::format(" -j NFLOG --nflog-prefix {} --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
+                     outgoing_log_prefix, spec.nflog_group, outgoing_copy_bytes);
+}
+
+std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+  const std::string rule = outgoing_match(spec, port_option, port);
+  if (spec.copy_outgoing) return rule + copy_target(spec);
   // --queue-bypass: with nobody reading the queue the packets still flow.
   return rule + fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
+}
+
+// A round waiting for the packet of its next wave (all three mark bits): that
+// packet is copied to us, then the connection waits for the answers past us
+// (bypass and round bits) without another copy. Only the selected
+// connections: another instance's mark must stay as that instance set it.
+std::string one_copy_rules(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
+  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::string rule =
+      outgoing_match(spec, port_option, port, fmt::format(" -m connmark --mark {0:#x}/{0:#x}", all_bits),
+                     " --tcp-flags FIN,SYN,RST NONE");
+  return rule + copy_target(spec) + rule +
+         fmt::format(" -j CONNMARK --set-xmark {:#x}/{:#x}\n", spec.bypass_mark | spec.round_mark,
+                     all_bits);
 }
 
 // The peer's packets: `port_option` is the mirror of the outgoing selection.
@@ -265,14 +295,18 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wir
     if (!contains(leftovers.chains, chain)) script += ":" + chain + " - [0:0]\n";
   }
   script += clearing_lines(leftovers);
+  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  if (one_copy_waves(spec)) {
+    for (std::uint16_t port : unique_ports(spec.dports)) script += one_copy_rules(spec, "--dport", port);
+    for (std::uint16_t port : unique_ports(spec.sports)) script += one_copy_rules(spec, "--sport", port);
+  }
   if (spec.bypass_mark != 0 && spec.watch_mark != 0) {
     // A watched connection's packets are copied to us on the way out (and
     // then skip the queue below): we look for a retransmission.
-    const std::uint32_t both = spec.bypass_mark | spec.watch_mark;
     script += fmt::format(
         "-A {} -p tcp -m connmark --mark {:#x}/{:#x} -m tcp --tcp-flags FIN,SYN,RST NONE"
         " -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
-        out, both, both, spec.nflog_group, peer_copy_bytes);
+        out, spec.bypass_mark | spec.watch_mark, all_bits, spec.nflog_group, peer_copy_bytes);
   }
   if (spec.bypass_mark != 0) {
     // First: a connection whose trace is over leaves at once, untouched,

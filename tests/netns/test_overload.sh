@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Overload: with a queue of two packets and a fast transfer, the queue is
-# full most of the time. Packets then pass untraced (fail-open): the
-# transfer is intact and not slowed to a stall, and nfqtrace says how many
-# passed untraced: while it runs (the rule keeper's "queue full" line, here
-# every second instead of every 5 s) and in all at exit.
+# full most of the time (in mangle mode: in dup mode the connection's
+# packets are copied to the log, only the routers' answers are queued).
+# Packets then pass untraced (fail-open): the transfer is intact and not
+# slowed to a stall, and nfqtrace says how many passed untraced: while it
+# runs (the rule keeper's "queue full" line, here every second instead of
+# every 5 s) and in all at exit.
 # Usage: bash test_overload.sh /path/to/nfqtrace
 source "$(dirname "$0")/lib.sh"
 net_init overload
@@ -15,13 +17,21 @@ LIVE_RE='^nfqtrace: queue full: \([0-9]*\) packets passed untraced in the last \
 section "network: client — r1 — server"
 net_build 1
 CLI=$(net_client)
+# Mangle mode queues single segments (GSO off): 64 KB links make them as
+# large as the GSO packets a fast flow sends, each as costly to copy.
+for ns_if in "$CLI fwd" "$(net_router 1) clside" "$(net_router 1) srvside" "$(net_server) fwd"; do
+  read -r ns ifname <<<"$ns_if"
+  ns_exec "$ns" ip link set dev "$ifname" mtu 65000
+done
 
 section "a 64 MiB upload in bursts of 2 MiB, each as fast as it goes, through a queue of 2 packets"
 # --repeat keeps the flow coming through the queue (a finished trace would
-# otherwise send it past the queue for good). The bursts make the upload
-# last several report intervals.
+# otherwise send it past the queue for good); --packetfreq 1000: a round
+# mangles few of its segments (each one lost costs the upload speed) while
+# all of them pass the queue. The bursts make the upload last several
+# report intervals.
 export NFQTRACE_OVERLOAD_REPORT_SECONDS=1
-nfqtrace_start nfq "$CLI" "$NFQ" --dport $PORT --queue-size 2 --repeat 0.05 --format json
+nfqtrace_start nfq "$CLI" "$NFQ" --dport $PORT --mode mangle --packetfreq 1000 --queue-size 2 --repeat 0.05 --format json
 make_data "$NET_TMP/data" 65536
 upload_server "$(net_server)" $FAM $PORT
 start=$(date +%s%N)

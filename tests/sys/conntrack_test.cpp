@@ -11,7 +11,9 @@
 
 #include <cstdlib>
 #include <optional>
+#include <thread>
 
+#include "nfqtrace/sys/nflog.hpp"
 #include "nfqtrace/sys/nfqueue.hpp"
 #include "nfqtrace/sys/rules.hpp"
 #include "nfqtrace/sys/tcp.hpp"
@@ -134,6 +136,61 @@ TEST_F(ConntrackBypass, AMarkedConnectionStillSendsItsFinThroughTheQueue) {
     ASSERT_TRUE(queue->flush_verdicts());
   }
   EXPECT_TRUE(fin_seen);
+}
+
+// Dup mode: the connection's packets are copied to the log, not queued. A
+// round waiting for the packet of its next wave (bypass, watch and round
+// bits) gets that one packet, and the rules themselves then leave the
+// connection waiting for its answers past us (bypass and round).
+TEST(ConntrackOneCopy, ARoundsNextPacketIsCopiedAloneThenTheConnectionWaitsPastUs) {
+  testing::ScopedEnv backend{"NFQTRACE_RULES_BACKEND", "xtables"};
+  Connection c = connect_loopback();
+  auto log = NfLog::open(27, outgoing_copy_bytes);
+  ASSERT_TRUE(log) << log.error().message();
+  RuleSpec spec;
+  spec.queue_id = 27;
+  spec.dports = {c.flow.dport};
+  spec.nflog_group = 27;
+  spec.bypass_mark = bypass_bit;
+  spec.watch_mark = bypass_bit >> 1;
+  spec.round_mark = bypass_bit >> 2;
+  spec.copy_outgoing = true;
+  auto rules = Rules::install(spec);
+  ASSERT_TRUE(rules) << rules.error().message();
+  auto marker = ConntrackMarker::open();
+  ASSERT_TRUE(marker) << marker.error().message();
+
+  // Three segments, each written after the last was acknowledged; the
+  // outgoing copies of them.
+  const std::string ping = "ping\n";
+  const auto copies_of_three_segments = [&](Connection& conn) {
+    std::size_t copies = 0;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(write_some(conn.client.get(), ping));
+      std::this_thread::sleep_for(30ms);
+      char buffer[64];
+      auto got = read_some(conn.server.get(), buffer);
+      EXPECT_TRUE(got && *got && **got == ping.size()) << "the data arrives";
+      EXPECT_TRUE(log->receive([&](const LoggedPacket& p) { copies += p.outgoing; }));
+    }
+    return copies;
+  };
+  EXPECT_EQ(copies_of_three_segments(c), 3u) << "unmarked: every packet";
+  const std::uint32_t all = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  ASSERT_TRUE(marker->set_mark(c.flow, all, all));
+  EXPECT_EQ(copies_of_three_segments(c), 1u) << "a round's next packet, alone";
+  // A connection these rules do not select (another port: another
+  // instance's) is neither copied nor has its mark changed.
+  Connection other = connect_loopback();
+  ASSERT_TRUE(marker->set_mark(other.flow, all, all));
+  EXPECT_EQ(copies_of_three_segments(other), 0u);
+  auto with_watch = marker->clear_everywhere(spec.bypass_mark | spec.watch_mark);
+  ASSERT_TRUE(with_watch) << with_watch.error().message();
+  EXPECT_EQ(*with_watch, 1u) << "only the other connection still had the watch bit";
+  auto waiting = marker->clear_everywhere(spec.bypass_mark | spec.round_mark);
+  ASSERT_TRUE(waiting) << waiting.error().message();
+  EXPECT_EQ(*waiting, 1u) << "ours was left waiting for its answers past us";
+  EXPECT_EQ(copies_of_three_segments(c), 3u) << "cleared: every packet again";
 }
 
 TEST(Conntrack, ClearingEverywhereFindsTheMarkedConnectionsAndOnlyThose) {

@@ -2,6 +2,7 @@
 // range, with the packet's real length and the kernel's arrival stamp.
 #include "nfqtrace/sys/nflog.hpp"
 
+#include <net/if.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -77,6 +78,48 @@ TEST_P(NfLogFamilies, LoggedCopyArrivesAtOnceWithLengthAndKernelStamp) {
 
 INSTANTIATE_TEST_SUITE_P(Families, NfLogFamilies, ::testing::Values(AF_INET, AF_INET6),
                          testing::family_name);
+
+// Copies of our own outgoing packets carry outgoing_log_prefix (the peer's
+// do not) and the interface they leave by; copies the kernel had to drop,
+// our socket buffer full, are counted, not silently missed.
+TEST_F(FirewallTest, OutgoingCopiesAreToldApartAndLostCopiesCounted) {
+  Result<NfLog> log = NfLog::open(25, outgoing_copy_bytes);
+  ASSERT_TRUE(log) << log.error().message();
+  UniqueFd receiver = bound_socket(AF_INET, SOCK_DGRAM);
+  const std::uint16_t port = bound_port(receiver.get());
+  const std::string dport = " -p udp --dport " + std::to_string(port);
+  ASSERT_TRUE(sh("iptables -w -A OUTPUT" + dport + " -j NFLOG --nflog-group 25 --nflog-prefix " +
+                 std::string(outgoing_log_prefix)));
+  ASSERT_TRUE(sh("iptables -w -A INPUT" + dport + " -j NFLOG --nflog-group 25"));
+
+  UniqueFd sender(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  const Endpoint to = Endpoint::loopback(AF_INET, port);
+  const char byte = 'x';
+  ASSERT_EQ(sendto(sender.get(), &byte, 1, 0, to.get(), to.length), 1);
+  ASSERT_TRUE(wait_readable(log->fd(), 2s));
+  std::this_thread::sleep_for(50ms);  // the INPUT copy follows
+  std::vector<std::pair<bool, std::uint32_t>> seen;  // outgoing, out_ifindex
+  ASSERT_TRUE(log->receive([&](const LoggedPacket& p) { seen.emplace_back(p.outgoing, p.out_ifindex); }));
+  const std::uint32_t lo = ::if_nametoindex("lo");
+  EXPECT_EQ(seen, (std::vector<std::pair<bool, std::uint32_t>>{{true, lo}, {false, 0u}}));
+  EXPECT_EQ(log->lost(), 0u);
+
+  // A socket buffer of a few copies, and many packets unread.
+  const int small = 4096;
+  ASSERT_EQ(setsockopt(log->fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  constexpr int sent = 200;
+  for (int i = 0; i < sent; ++i) ASSERT_EQ(sendto(sender.get(), &byte, 1, 0, to.get(), to.length), 1);
+  std::this_thread::sleep_for(100ms);
+  std::size_t received = 0;
+  ASSERT_TRUE(log->receive([&](const LoggedPacket&) { ++received; }));
+  EXPECT_LT(received, 2u * sent);
+  // A gap shows with the next copy that arrives.
+  ASSERT_EQ(sendto(sender.get(), &byte, 1, 0, to.get(), to.length), 1);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(log->receive([&](const LoggedPacket&) { ++received; }));
+  EXPECT_GT(log->lost(), 0u);
+  EXPECT_EQ(received + log->lost(), 2u * (sent + 1)) << "every copy either read or counted lost";
+}
 
 TEST(NfLogTest, GroupBoundElsewhereIsRefusedWithAClearMessage) {
   Result<NfLog> first = NfLog::open(22, 64);

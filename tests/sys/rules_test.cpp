@@ -210,7 +210,7 @@ TEST_F(RulesXtables, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
                             "--tcp-flags FIN,SYN,RST NONE -j RETURN"))
         << tool;
     const std::string copy =
-        "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e518000/0x4e518000 -m tcp --tcp-flags "
+        "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e518000/0x4e51c000 -m tcp --tcp-flags "
         "FIN,SYN,RST NONE -j NFLOG --nflog-group 8 --nflog-size 128 --nflog-threshold 1";
     const std::string skip =
         "-A NFQTRACE-Q8-OUT -p tcp -m connmark --mark 0x4e510000/0x4e510000 -m tcp --tcp-flags "
@@ -253,6 +253,54 @@ TEST_F(RulesXtables, AGatewayAlsoSeesWhatItForwards) {
   ASSERT_TRUE(rules->remove());
   EXPECT_EQ(nfqtrace_lines(), 0u);
   EXPECT_EQ(nfqtrace_lines("ip6tables"), 0u);
+}
+
+// Dup mode: the connection's packets are copied to the log, never queued
+// (nothing of it waits for us); the routers' answers still are queued.
+TEST_F(RulesXtables, InDupModeTheConnectionsPacketsAreCopiedNotQueued) {
+  RuleSpec s = spec(8);
+  s.dports = {443};
+  s.nflog_group = 8;
+  s.queue_icmp = true;
+  s.forward = true;
+  s.copy_outgoing = true;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  for (const std::string tool : {"iptables", "ip6tables"}) {
+    EXPECT_EQ(saved_rules(tool, "-A NFQTRACE-Q8-OUT"),
+              (std::set<std::string>{
+                  "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m tcp --dport "
+                  "443 -j NFLOG --nflog-prefix nfqtrace-out --nflog-group 8 --nflog-size 1280 "
+                  "--nflog-threshold 1"}))
+        << tool;
+    // Time-exceeded and destination-unreachable quoting our port.
+    EXPECT_EQ(saved_rules(tool, "NFQUEUE").size(), 2u) << tool << ": the ICMP errors only";
+    EXPECT_TRUE(saved_rules(tool, "-p tcp -j NFQUEUE").empty()) << tool;
+  }
+  ASSERT_TRUE(rules->remove());
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+
+  // With the marks: a round's next packet is copied alone, then the watch
+  // bit cleared leaves the connection waiting past us; before the bypass.
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
+  rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  // Only the selected connections: another instance's marks stay its own.
+  const std::string match =
+      "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x4e510000/0x4e510000 -m connmark --mark "
+      "0x4e51c000/0x4e51c000 -m tcp --dport 443 --tcp-flags FIN,SYN,RST NONE";
+  const std::string copy = match + " -j NFLOG --nflog-prefix nfqtrace-out --nflog-group 8 "
+                                   "--nflog-size 1280 --nflog-threshold 1";
+  const std::string flip = match + " -j CONNMARK --set-xmark 0x4e514000/0x4e51c000";
+  const std::string listing = capture("iptables-save -t mangle");
+  ASSERT_NE(listing.find(copy), std::string::npos) << listing;
+  EXPECT_LT(listing.find(copy), listing.find(flip)) << listing;
+  EXPECT_LT(listing.find(flip), listing.find("--mark 0x4e510000/0x4e510000 -m tcp --tcp-flags "
+                                             "FIN,SYN,RST NONE -j RETURN"))
+      << listing;
+  ASSERT_TRUE(rules->remove());
 }
 
 TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
@@ -623,13 +671,19 @@ TEST(RulesNft, ScriptIsAcceptedByNft) {
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }
 
-TEST(RulesNft, AGatewayAlsoSeesWhatItForwards) {
-  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+// Port 443, queue 19, NFLOG group 4, the routers' answers queued.
+RuleSpec https_spec() {
   RuleSpec s;
   s.queue_id = 19;
   s.dports = {443};
   s.nflog_group = 4;
   s.queue_icmp = true;
+  return s;
+}
+
+TEST(RulesNft, AGatewayAlsoSeesWhatItForwards) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  RuleSpec s = https_spec();
   std::string script = nft::install_script(s, Families{true, true});
   EXPECT_EQ(script.find("hook forward"), std::string::npos) << script;
   EXPECT_NE(script.find("tcp dport 443 fib saddr type local counter queue"), std::string::npos) << script;
@@ -651,6 +705,39 @@ TEST(RulesNft, AGatewayAlsoSeesWhatItForwards) {
   EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }
 
+TEST(RulesNft, InDupModeTheConnectionsPacketsAreCopiedNotQueued) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  RuleSpec s = https_spec();
+  s.copy_outgoing = true;
+  const std::string script = nft::install_script(s, Families{true, true});
+  EXPECT_NE(script.find("tcp dport 443 fib saddr type local log prefix \"nfqtrace-out\" group 4 "
+                        "snaplen 1280 queue-threshold 1\n"),
+            std::string::npos)
+      << script;
+  // The queue takes the routers' answers only.
+  EXPECT_EQ(script.find("tcp dport 443 fib saddr type local counter queue"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("time-exceeded, destination-unreachable } @th,240,16 443 counter queue"),
+            std::string::npos)
+      << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
+
+  // With the marks: a round's next packet is copied alone, then the watch
+  // bit cleared leaves the connection waiting past us (first in the chain).
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
+  const std::string marked = nft::install_script(s, Families{true, true});
+  const std::string one_copy =
+      "meta mark & 0x4e510000 != 0x4e510000 tcp dport 443 ct mark & 0x4e51c000 == 0x4e51c000 tcp "
+      "flags & (syn | fin | rst) == 0 fib saddr type local log prefix \"nfqtrace-out\" group 4 "
+      "snaplen 1280 queue-threshold 1 ct mark set ct mark & 0xffff7fff\n";
+  const std::size_t at = marked.find(one_copy);
+  ASSERT_NE(at, std::string::npos) << marked;
+  EXPECT_LT(at, marked.find("ct mark & 0x4e510000 == 0x4e510000")) << marked;
+  EXPECT_TRUE(nft_accepts_without_queue(marked, 19)) << marked;
+}
+
 TEST(RulesNft, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
   RuleSpec s;
   s.queue_id = 19;
@@ -664,7 +751,7 @@ TEST(RulesNft, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {
             std::string::npos)
       << script;
   const std::string copy =
-      "ct mark & 0x4e518000 == 0x4e518000 tcp flags & (syn | fin | rst) == 0 log group 5 snaplen "
+      "ct mark & 0x4e51c000 == 0x4e518000 tcp flags & (syn | fin | rst) == 0 log group 5 snaplen "
       "128 queue-threshold 1";
   const std::size_t at = script.find(copy);
   ASSERT_NE(at, std::string::npos) << script;

@@ -88,6 +88,8 @@ TEST(Metrics, TracerCountersAndGauges) {
   e.peer_resets_rejected = 1;
   runtime::RuntimeCounters rt;
   rt.queue_packets = 1234;
+  rt.copied_packets = 321;
+  rt.log_copies_lost = 7;
   rt.icmp_unreadable.add(wire::ParseError::truncated);
   s.engine = e;
   s.runtime = rt;
@@ -99,6 +101,8 @@ TEST(Metrics, TracerCountersAndGauges) {
   EXPECT_TRUE(contains_line(text, "nfqtrace_probe_waves_total 9"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_replies_matched_total 17"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_queue_packets_total 1234"));
+  EXPECT_TRUE(contains_line(text, "nfqtrace_copied_packets_total 321"));
+  EXPECT_TRUE(contains_line(text, "nfqtrace_log_copies_lost_total 7"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_refused_total{packet="icmp",reason="no_such_probe"} 2)"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_refused_total{packet="peer",reason="reset_off_the_window"} 1)"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_unreadable_total{packet="icmp",reason="truncated"} 1)"));

@@ -382,3 +382,47 @@ TEST(Lifecycle, ARoundSkipsTheQueueBetweenItsWaves) {
   EXPECT_EQ(folded, expected);
   EXPECT_EQ(engine.counters().waves, 2u);
 }
+
+// When the rules can hand over a flow's next packet alone and then skip it
+// again themselves (dup mode, packets copied rather than queued), a round
+// asks for exactly that: `wave`, not `none`, and does not ask again for the
+// skip the rules already set.
+TEST(Lifecycle, ARoundAsksTheRulesForItsNextWavesPacketAlone) {
+  core::EngineConfig c;
+  c.skip_marks = true;
+  c.one_copy_waves = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), flow_from(40021));
+  net.stream(20, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  std::vector<std::string> folded;
+  for (const std::string& d : sim::decided(engine))
+    if (folded.empty() || folded.back() != d) folded.push_back(d);
+  const std::vector<std::string> expected = {"between_waves", "probe", "hop", "next_packet",
+                                             "probe",         "hop",   "trace", "skip"};
+  EXPECT_EQ(folded, expected);
+  EXPECT_EQ(engine.counters().waves, 2u);
+  const auto pending = sim::pending_skips(engine);
+  ASSERT_FALSE(pending.empty());
+  EXPECT_EQ(pending.back().skip, core::Skip::all);
+}
+
+// A packet too small to carry a whole wave (a few bytes of data: the
+// probes copy distinct ranges of it) leaves TTLs for the next packets: the
+// round asks for all of them (`none`), not one, or a sparse flow's round
+// would wait a packet per wave.
+TEST(Lifecycle, AWaveShortOfDataAsksForTheFlowsNextPacketsNotOne) {
+  core::EngineConfig c;
+  c.skip_marks = true;
+  c.one_copy_waves = true;
+  core::Engine engine(c);
+  Network net(engine, three_routers(), flow_from(40022));
+  net.stream(1, 10ms, 12);
+  const auto& decided = sim::decided(engine);
+  ASSERT_FALSE(decided.empty());
+  EXPECT_EQ(decided.front(), "probe") << "a short wave, no skip before it";
+  EXPECT_TRUE(std::find(decided.begin(), decided.end(), "wave") == decided.end());
+  net.stream(20, 10ms, 12);
+  ASSERT_EQ(net.traces.size(), 1u);
+  EXPECT_TRUE(net.traces[0].reached);
+}

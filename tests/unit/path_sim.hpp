@@ -351,17 +351,19 @@ inline void drain(core::Engine& engine) {
                      if (Network* n = network_of(change.flow)) n->take(change);
                    },
                    [&](const core::SkipChange& change) {
-                     const char* kinds[] = {"unskip", "skip", "watch", "between_waves"};
+                     const char* kinds[] = {"unskip", "skip", "watch", "between_waves", "wave"};
                      const bool was_between = fabric.between_waves.erase(change.flow) > 0;
+                     // Back for the next wave: all its packets, or (one_copy_waves) the next.
+                     const bool next_wave = was_between && (change.skip == core::Skip::none ||
+                                                            change.skip == core::Skip::wave);
                      if (change.skip == core::Skip::replies) {
                        fabric.between_waves.insert(change.flow);
-                     } else if (!(change.skip == core::Skip::none && was_between) ||
-                                change.recheck) {
+                     } else if (!next_wave || change.recheck) {
                        fabric.skip_changes.push_back(change);
                      }
-                     fabric.decided.push_back(was_between && change.skip == core::Skip::none
-                                                  ? "next_wave"
-                                                  : kinds[static_cast<int>(change.skip)]);
+                     // "next_packet": back for the next wave's one packet.
+                     const char* back = change.skip == core::Skip::wave ? "next_packet" : "next_wave";
+                     fabric.decided.push_back(next_wave ? back : kinds[static_cast<int>(change.skip)]);
                    }},
                *decision);
   }

@@ -67,7 +67,13 @@ void tracer_metrics(Page& page, const core::EngineCounters& e, const runtime::Ru
               "Packets the queue handed to the tracer (outgoing, the peer's, ICMP).",
               r.queue_packets);
   page.single("nfqtrace_outgoing_packets_total", "counter",
-              "Outgoing packets of the selected connections seen through the queue.", e.packets);
+              "Outgoing packets of the selected connections seen (queued, or in dup mode copied).",
+              e.packets);
+  page.single("nfqtrace_copied_packets_total", "counter",
+              "Copies of outgoing packets logged to the tracer (dup mode).", r.copied_packets);
+  page.single("nfqtrace_log_copies_lost_total", "counter",
+              "Logged copies the kernel dropped because the tracer's socket buffer was full.",
+              r.log_copies_lost);
   page.single("nfqtrace_peer_packets_total", "counter",
               "Packets of the peers of traced connections seen.", e.peer_packets);
   page.single("nfqtrace_traces_started_total", "counter", "Traces (rounds) started.",

@@ -47,6 +47,12 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
         "past the queue, {} retransmissions seen, {} traces began with one\n",
         tool, e.flows_watched, e.packets_logged, e.retransmissions, e.traces_triggered);
   }
+  if (r.log_copies_lost > 0) {
+    text += fmt::format(
+        "{}: {} packet copies lost: the log's socket buffer was full (nfqtrace did not see "
+        "them; the packets themselves went on)\n",
+        tool, r.log_copies_lost);
+  }
   std::vector<std::string> groups;
   add_group(groups, "ICMP naming no probe",
             {{"no_traced_flow", e.icmp_no_flow},

@@ -54,6 +54,7 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   o.limits.client_time_limit = seconds(time_limit_s);
   o.limits.idle_timeout = seconds(idle_s);
   o.limits.allow_mangle = allow_mangle;
+  o.tracer.flows_may_mangle = allow_mangle;
   // Clients get at most what the operator allows on the command line.
   o.limits.max_ttl = std::min<std::uint8_t>(o.limits.max_ttl, o.tracer.engine.trace.max_ttl);
   o.tracer.filter.sports = {o.port};

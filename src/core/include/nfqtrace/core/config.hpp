@@ -64,6 +64,9 @@ struct EngineConfig {
   // The runtime can let flows skip the queue (a conntrack mark its rules
   // match first): flows with no trace running are asked to (SkipChange).
   bool skip_marks = false;
+  // ... and its rules can hand over a flow's next packet alone: a flow that
+  // waits for the packet of its next wave asks for Skip::wave, not none.
+  bool one_copy_waves = false;
   Trigger trigger = Trigger::start;
 };
 

@@ -38,15 +38,21 @@ struct ProbePacket {
   wire::Bytes view() const { return wire::Bytes(bytes.data(), size); }
 };
 
-// How a flow's packets reach the engine: through the queue, or past it (a
-// conntrack mark the runtime's rules match first), with what still comes.
+// How a flow's packets reach the engine: through the queue (in dup mode the
+// runtime's rules may copy them instead: to on_outgoing all the same), or
+// past it (a conntrack mark the runtime's rules match first), with what
+// still comes.
 enum class Skip : std::uint8_t {
-  none,     // through the queue
+  none,     // through the queue, or copied: each to on_outgoing
   all,      // past the queue; of the peer's packets only SYN, FIN and RST
   watch,    // past the queue; copies of its outgoing packets come to on_logged
             // (it waits for a retransmission: --trigger retransmit)
   replies,  // past the queue, but the peer's packets still come (a round's
             // probes are out and it waits for their answers)
+  wave,     // as `replies`, but its next outgoing packet (not a SYN, FIN or
+            // RST) is copied to on_outgoing, and then the rules themselves
+            // turn it to `replies` (EngineConfig::one_copy_waves): the one
+            // packet a round's next wave needs, and no more
 };
 
 // Output: from now on, `flow`'s packets reach the engine as `skip` says. A

@@ -136,6 +136,9 @@ class Engine {
   // Between waves a round needs none of the flow's packets: past the queue
   // till the next wave is due (its answers come on their own).
   void skip_between_waves(const FlowKey& key, Flow& flow);
+  // How a flow that waits for its next packet skips: `wave` when the rules
+  // can hand over that one packet alone, else `none`.
+  Skip next_packet_skip() const;
   // Notes data the flow sent; true when it had been sent before.
   bool note_sent(Flow& flow, const wire::TcpPacket& packet);
   // A watching flow retransmitted: its round is due (admitted, or in line).

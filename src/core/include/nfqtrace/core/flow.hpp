@@ -105,6 +105,9 @@ struct Flow {
   std::uint8_t peer_ttl = 0;
   Duration silence_margin{0};  // grown by late replies
   bool triggered = false;      // a retransmission let it in: its next round counts so
+  // Its last wave ran out of data to copy before all its TTLs were probed:
+  // the rest needs the flow's next packets, not just one (Skip::none).
+  bool wave_short_of_data = false;
 
   std::optional<Duration>& timer(FlowTimer which) { return timers[static_cast<std::size_t>(which)]; }
   // Its next round is due (with --repeat, one interval after the last began).

@@ -34,6 +34,10 @@ struct TracerOptions {
   std::uint32_t round_mark = 0;
   std::uint16_t nflog_group = 0;
   std::optional<std::uint64_t> stop_after_traces;  // --count
+  // Flows may ask for mangle mode whatever engine.trace.mode says (the
+  // clients of a cooperating server): their packets must come through the
+  // queue. Otherwise, in dup mode, our rules copy them to the log instead.
+  bool flows_may_mangle = false;
   // Our rules are removed by a privileged keeper process when we end, however
   // we end; needed to drop privileges (sys::drop_privileges) after set-up.
   bool rule_keeper = true;
@@ -52,6 +56,8 @@ class ResultSink {
 // What went wrong on the way, for the summary line and for tests.
 struct RuntimeCounters {
   std::uint64_t queue_packets = 0;        // every packet the queue handed us
+  std::uint64_t copied_packets = 0;       // copies of outgoing packets (dup mode)
+  std::uint64_t log_copies_lost = 0;      // copies (ours or the peer's) the log dropped
   // Packets we could not read, by why (each one is let through untouched).
   wire::ParseErrorCounts queue_unreadable;  // queued, yet not IP/TCP
   wire::ParseErrorCounts peer_unreadable;

@@ -1,8 +1,8 @@
 // The packet-filter rules nfqtrace installs for itself, and removes again.
 //
 // Outgoing packets of the selected connections go to the queue (with queue
-// bypass: they flow when nobody listens); our own probes, marked with
-// `probe_mark`, are excluded. The peer's packets that tell us something (SACK
+// bypass: they flow when nobody listens), or in dup mode are copied to NFLOG;
+// our own probes, marked with `probe_mark`, are excluded. The peer's packets that tell us something (SACK
 // blocks, FIN, RST; in mangle mode every acknowledgement) are copied to NFLOG.
 //
 // Two back ends: native nftables when the kernel has the nft `queue`
@@ -46,7 +46,9 @@ struct RuleSpec {
   std::uint32_t watch_mark = 0;
   // Connections whose mark has these bits as well skip the queue but not the
   // log of the peer's packets (a round waits for its answers). 0: no such
-  // connections: the bypass covers the peer's packets too.
+  // connections: the bypass covers the peer's packets too. With
+  // copy_outgoing, a connection with all three (bypass, watch, round) has
+  // its next packet copied, and then the rules leave it bypass and round.
   std::uint32_t round_mark = 0;
   bool log_all_peer_acks = false;  // mangle mode: every ACK, not only SACK/FIN/RST
   // ICMP time-exceeded and destination-unreachable reaching this host go
@@ -58,6 +60,11 @@ struct RuleSpec {
   // POSTROUTING as ours do, but the peer's packets and the routers' answers
   // to our probes (addressed to the inner host) pass FORWARD, not INPUT.
   bool forward = false;
+  // Dup mode: the outgoing packets are copied to `nflog_group` (prefixed
+  // outgoing_log_prefix) instead of queued. Nothing of the connection ever
+  // waits for us then, so no packet of it can be held back behind one that
+  // passed the queue by. Mangle mode sends the packets themselves: queued.
+  bool copy_outgoing = false;
 };
 
 enum class RulesBackend { nftables, xtables };
