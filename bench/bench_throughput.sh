@@ -76,7 +76,7 @@ run_one() {
     longest=$(round_ms "${BG_OUT[$name]}" | sort -g | tail -n1)
   fi
   echo "$rep,$cond,$gbps,$retr,$cpu,$pct,$seen,$probes,$traces,$rulep,$endmax,$waves,$slow,${longest:-nan},$waves_from" >>"$CSV"
-  log "rep $rep $cond: $(printf '%.2f' "$gbps") Gbit/s, retrans $retr, nfqtrace CPU $pct%, packets seen $seen (rule matched $rulep), traces $traces ($waves waves (from $waves_from), $slow at the timeout, longest ${longest:-nan} ms), first traces ended by ${endmax} s"
+  log "rep $rep $cond: $(printf '%.2f' "$gbps") Gbit/s, retrans $retr, nfqtrace CPU $pct%, packets seen $seen (queue rule matched $rulep), traces $traces ($waves waves (from $waves_from), $slow at the timeout, longest ${longest:-nan} ms), first traces ended by ${endmax} s"
 }
 
 read -r -a CONDS <<<"base ctbase ended repeat1 queued $( [[ -n $NFQ_BEFORE ]] && echo ended_before repeat1_before)"
@@ -97,7 +97,7 @@ results_open
 base=$(col base 3 | median)
 results_line "iperf3, 1 TCP stream, client → 3 routers → server (veth), $REPS runs per condition, ${SECS} s each after ${OMIT} s omitted, conditions interleaved. Gbit/s: median (range); ratio: of the medians, and the median (range) of each repetition's traced / baseline."
 results_line ""
-results_line "| condition | Gbit/s | ratio to baseline | paired ratio | target | nfqtrace CPU (% of one core) | packets queued per run | sender retransmits | rounds per run | packets queued per round | waves per round | packets per wave | rounds at the timeout |"
+results_line "| condition | Gbit/s | ratio to baseline | paired ratio | target | nfqtrace CPU (% of one core) | packets through user space per run | sender retransmits | rounds per run | packets through user space per round | waves per round | packets per wave | rounds at the timeout |"
 results_line "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for cond in base ctbase ended ended_before repeat1 repeat1_before queued; do
   [[ " ${CONDS[*]} " == *" $cond "* ]] || continue
@@ -134,7 +134,7 @@ for cond in base ctbase ended ended_before repeat1 repeat1_before queued; do
 done
 late=$(awk -F, 'NR > 1 && $11 != "nan" && $11 > '"$OMIT"' { n++ } END { print n + 0 }' "$CSV")
 results_line ""
-results_line "Runs in which a first trace ended after the omitted ${OMIT} s (would bias 'ended'): $late. $( [[ -n $NFQ_BEFORE ]] && echo "\"before:\" rows: the earlier binary $NFQ_BEFORE, the others $(basename "$NFQ"). ")Rounds per run, packets queued per round, waves: over all runs of the condition (packets seen and waves in nfqtrace's exit summary ÷ its trace records, iperf3's control connection's included; a binary whose summary counts no waves (the release) gets them counted from below from its records, marked ≥ (and packets per wave ≤): a round's first pass, plus its second when a TTL was probed twice). Rounds at the timeout: rounds lasting ≥ --timeout (${TIMEOUT_MS} ms), of all. Raw data: $(basename "$CSV")."
+results_line "Runs in which a first trace ended after the omitted ${OMIT} s (would bias 'ended'): $late. $( [[ -n $NFQ_BEFORE ]] && echo "\"before:\" rows: the earlier binary $NFQ_BEFORE, the others $(basename "$NFQ"). ")Rounds per run, packets through user space per round (queued, or in dup mode copied), waves: over all runs of the condition (packets seen and waves in nfqtrace's exit summary ÷ its trace records, iperf3's control connection's included; a binary whose summary counts no waves (the release) gets them counted from below from its records, marked ≥ (and packets per wave ≤): a round's first pass, plus its second when a TTL was probed twice). Rounds at the timeout: rounds lasting ≥ --timeout (${TIMEOUT_MS} ms), of all. Raw data: $(basename "$CSV")."
 
 # The long run: --repeat 1 on one bulk flow for LONG_SECS s (>= 20 rounds
 # in the full form), per binary: how many of its rounds waited the timeout.
