@@ -73,7 +73,7 @@ void add_shared_options(CLI::App& app, SharedOptions& v, bool with_mode) {
   app.add_option("--log-file", v.log_file, "also append the results to FILE");
   app.add_option("--queue-id", v.queue_id, "NFQUEUE number")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--queue-size", v.queue_size, "queue capacity (packets)")->check(CLI::Range(1u, 10000000u))->capture_default_str();
-  app.add_option("--nflog-group", v.nflog_group, "NFLOG group for the peer's packets (default 32768 + queue id)")->check(CLI::Range(1, 65535));
+  app.add_option("--nflog-group", v.nflog_group, "NFLOG group for the peer's packets, and in dup mode copies of our own (default 32768 + queue id)")->check(CLI::Range(1, 65535));
   app.add_option("--mark", v.mark, "mark bits of our own probes and of connections whose trace is over (both skip the queue)")->capture_default_str();
   app.add_option("--user", v.user, "once set up, run as this user with CAP_NET_ADMIN only")->capture_default_str();
 }
