@@ -294,8 +294,7 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
       effective.rules->bypass_mark = options.probe_mark;
       effective.rules->watch_mark = options.watch_mark;
       effective.rules->round_mark = options.round_mark;
-      effective.engine.one_copy_waves =
-          effective.rules->copy_outgoing && options.watch_mark != 0 && options.round_mark != 0;
+      effective.engine.one_copy_waves = sys::one_copy_waves(*effective.rules);
     }
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),

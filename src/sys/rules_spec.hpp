@@ -22,10 +22,6 @@ struct Families {
 // The host's family when a host is set, else the families the spec enables.
 Families wanted_families(const RuleSpec& spec);
 
-// Whether the rules hand over a round's next packet alone (Skip::wave: all
-// three mark bits), then skip the connection again themselves.
-bool one_copy_waves(const RuleSpec& spec);
-
 // Sorted, without duplicates: the same port twice would double the rules.
 std::vector<std::uint16_t> unique_ports(std::vector<std::uint16_t> ports);
 

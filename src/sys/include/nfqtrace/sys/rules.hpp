@@ -67,6 +67,10 @@ struct RuleSpec {
   bool copy_outgoing = false;
 };
 
+// Whether these rules hand over a round's next packet alone (Skip::wave: all
+// three mark bits), then skip the connection again themselves.
+bool one_copy_waves(const RuleSpec& spec);
+
 enum class RulesBackend { nftables, xtables };
 
 class Rules {
