@@ -34,6 +34,9 @@ std::size_t build_probe(const TcpPacket& tmpl, const ProbeFields& fields, Mutabl
 
   MutableBytes tcp = out.subspan(ip_len, tcp_len + fields.payload.size());
   store32(tcp, 4, fields.seq);
+  if (fields.tsval) {
+    if (auto at = timestamps_offset(tmpl.options())) store32(tcp, 20 + *at + 2, *fields.tsval);
+  }
   // A probe is a plain acknowledgement with data: never SYN, FIN, RST or URG.
   tcp[13] = static_cast<std::uint8_t>(tcp[13] & (tcp_flag::ack | tcp_flag::psh));
   store16(tcp, 18, 0);  // urgent pointer

@@ -49,8 +49,11 @@ Parsed<TcpPacket> parse_tcp_packet(Bytes captured, std::uint32_t wire_len) {
   return p;
 }
 
-SackBlocks parse_sack(Bytes options) {
-  SackBlocks out;
+namespace {
+
+// The first option of `kind` (its kind and length bytes included), or an
+// empty span: the walk stops at the end-of-options or a malformed length.
+Bytes find_option(Bytes options, std::uint8_t wanted) {
   std::size_t i = 0;
   while (i < options.size()) {
     const std::uint8_t kind = options[i];
@@ -59,14 +62,35 @@ SackBlocks parse_sack(Bytes options) {
     if (i + 1 >= options.size()) break;
     const std::size_t len = options[i + 1];
     if (len < 2 || i + len > options.size()) break;
-    if (kind == 5) {
-      for (std::size_t b = i + 2; b + 8 <= i + len && out.count < 4; b += 8) {
-        out.blocks[out.count++] = SackBlock{load32(options, b), load32(options, b + 4)};
-      }
-    }
+    if (kind == wanted) return options.subspan(i, len);
     i += len;
   }
+  return {};
+}
+
+constexpr std::uint8_t sack_kind = 5;
+constexpr std::uint8_t timestamps_kind = 8, timestamps_len = 10;
+
+}  // namespace
+
+SackBlocks parse_sack(Bytes options) {
+  SackBlocks out;
+  const Bytes sack = find_option(options, sack_kind);
+  for (std::size_t b = 2; b + 8 <= sack.size() && out.count < 4; b += 8)
+    out.blocks[out.count++] = SackBlock{load32(sack, b), load32(sack, b + 4)};
   return out;
+}
+
+std::optional<Timestamps> parse_timestamps(Bytes options) {
+  const Bytes ts = find_option(options, timestamps_kind);
+  if (ts.size() != timestamps_len) return std::nullopt;
+  return Timestamps{load32(ts, 2), load32(ts, 6)};
+}
+
+std::optional<std::size_t> timestamps_offset(Bytes options) {
+  const Bytes ts = find_option(options, timestamps_kind);
+  if (ts.size() != timestamps_len) return std::nullopt;
+  return static_cast<std::size_t>(ts.data() - options.data());
 }
 
 }  // namespace nfqtrace::wire

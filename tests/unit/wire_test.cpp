@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "nfqtrace/wire/checksum.hpp"
 #include "nfqtrace/wire/icmp_error.hpp"
 #include "nfqtrace/wire/probe_builder.hpp"
@@ -149,6 +151,25 @@ TEST(Sack, ReadsBlocksAndStopsAtMalformedOptions) {
   EXPECT_EQ(parse_sack(Bytes(zero_len)).count, 0);
 }
 
+TEST(Timestamps, ReadsValueAndEchoAfterOtherOptions) {
+  // SACK first, then the timestamps: the walk goes past the one to the other.
+  Buf o = testpkt::sack_option(100, 200);
+  o.insert(o.end(), {1, 1, 8, 10, 0, 0, 1, 0, 0xff, 0xff, 0xff, 0xfe});
+  auto ts = parse_timestamps(Bytes(o));
+  ASSERT_TRUE(ts);
+  EXPECT_EQ(ts->val, 256u);
+  EXPECT_EQ(ts->ecr, 0xfffffffeu);
+  EXPECT_EQ(timestamps_offset(Bytes(o)), o.size() - 10);
+  EXPECT_EQ(parse_sack(Bytes(o)).count, 1);
+
+  Buf wrong_len = {8, 8, 0, 0, 0, 1, 0, 0};  // a timestamps option is 10 bytes
+  EXPECT_FALSE(parse_timestamps(Bytes(wrong_len)));
+  EXPECT_FALSE(timestamps_offset(Bytes(wrong_len)));
+  Buf past_end = {0, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};  // after the end-of-options
+  EXPECT_FALSE(parse_timestamps(Bytes(past_end)));
+  EXPECT_FALSE(parse_timestamps(Bytes()));
+}
+
 class ProbeBuilder : public ::testing::TestWithParam<bool> {};
 
 TEST_P(ProbeBuilder, CopiesFlowFieldsAndSetsIdentity) {
@@ -201,6 +222,43 @@ TEST_P(ProbeBuilder, NeverCarriesSynFinRstOrUrg) {
   ASSERT_GT(build_probe(*p, f, MutableBytes(out)), 0u);
   const std::size_t tcp = GetParam() ? 40 : 20;
   EXPECT_EQ(out[tcp + 13], tcp_flag::ack | tcp_flag::psh);
+}
+
+TEST_P(ProbeBuilder, TakesTheNewerTimestampItIsGiven) {
+  auto t = data_segment(GetParam());  // TSval 1, TSecr 2
+  Buf orig = testpkt::ip_packet(t);
+  auto p = parse(orig);
+  ASSERT_TRUE(p);
+  ProbeFields f;
+  f.seq = t.seq + 1;
+  f.payload = p->payload().subspan(1, 4);
+  f.tsval = 0x01020304;
+  Buf out(max_probe_size);
+  const std::size_t n = build_probe(*p, f, MutableBytes(out));
+  ASSERT_GT(n, 0u);
+  out.resize(n);
+  auto probe = parse(out);
+  ASSERT_TRUE(probe);
+  auto ts = parse_timestamps(probe->options());
+  ASSERT_TRUE(ts);
+  EXPECT_EQ(ts->val, 0x01020304u);
+  EXPECT_EQ(ts->ecr, 2u);  // the echo stays the connection's
+  EXPECT_TRUE(tcp_checksum_ok(out));
+
+  // No timestamps option: nothing to replace, the header is copied as is.
+  t.options = {1, 1, 1, 1};
+  Buf plain = testpkt::ip_packet(t);
+  auto q = parse(plain);
+  ASSERT_TRUE(q);
+  Buf out2(max_probe_size);
+  const std::size_t n2 = build_probe(*q, f, MutableBytes(out2));
+  ASSERT_GT(n2, 0u);
+  out2.resize(n2);
+  auto probe2 = parse(out2);
+  ASSERT_TRUE(probe2);
+  EXPECT_TRUE(std::equal(probe2->options().begin(), probe2->options().end(), q->options().begin(),
+                         q->options().end()));
+  EXPECT_TRUE(tcp_checksum_ok(out2));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothFamilies, ProbeBuilder, ::testing::Values(false, true),

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "nfqtrace/wire/tcp_packet.hpp"
 
@@ -19,10 +20,14 @@ struct ProbeFields {
   std::uint8_t ttl = 1;     // TTL / hop limit
   std::uint16_t ip_id = 0;  // IPv4 only
   bool clear_ecn = false;   // Not-ECT instead of the template's ECN codepoint
+  // In place of the template's TSval, if it has the timestamps option: a
+  // copy of an older packet must not be older than what the peer has seen
+  // (RFC 7323 5.3: it would discard it, PAWS).
+  std::optional<std::uint32_t> tsval;
 };
 
 // Writes a complete IP+TCP packet with the template's headers (the TCP
-// options, timestamps included, stay as they are), the given fields and
+// options stay as they are, but for `tsval`), the given fields and
 // correct checksums into `out`. Returns its size, or 0 when the template
 // cannot serve (an IPv6 routing header) or `out` is too small.
 std::size_t build_probe(const TcpPacket& tmpl, const ProbeFields& fields, MutableBytes out);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "nfqtrace/wire/address.hpp"
 #include "nfqtrace/wire/bytes.hpp"
@@ -62,7 +63,17 @@ struct SackBlocks {
 };
 SackBlocks parse_sack(Bytes options);
 
-// True when a is before b in sequence space (RFC 1982 serial arithmetic).
+// The timestamps option (RFC 7323): the sender's clock, and the last value of
+// the other side's that it echoes.
+struct Timestamps {
+  std::uint32_t val = 0, ecr = 0;
+};
+std::optional<Timestamps> parse_timestamps(Bytes options);
+// Where the timestamps option starts within `options`, if there is one.
+std::optional<std::size_t> timestamps_offset(Bytes options);
+
+// True when a is before b in sequence space, or on a timestamp clock (RFC
+// 1982 serial arithmetic; RFC 7323 5.3 compares timestamps so).
 inline bool seq_before(std::uint32_t a, std::uint32_t b) {
   return static_cast<std::int32_t>(a - b) < 0;
 }
