@@ -189,7 +189,8 @@ Skip Engine::next_packet_skip() const {
   return config_.skip_marks && config_.one_copy_waves ? Skip::wave : Skip::none;
 }
 
-bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet) {
+bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet, Duration now) {
+  if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_own(ts->val, now);
   if (packet.payload_len == 0) return false;
   const bool again = f.sent_end && wire::seq_before(packet.seq, *f.sent_end);
   if (!f.sent_end || wire::seq_before(*f.sent_end, packet.end_seq())) f.sent_end = packet.end_seq();
@@ -422,7 +423,7 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   if (f.skip == Skip::wave && !ends_flow && !packet.has(wire::tcp_flag::syn)) f.skip = Skip::replies;
   if (f.phase == Phase::closing) return verdict;  // the last packets of a closed connection
   if (packet.has(wire::tcp_flag::ack)) f.last_ack = packet.ack;
-  if (note_sent(f, packet) && f.phase == Phase::watching) trigger(key, f, now);
+  if (note_sent(f, packet, now.mono) && f.phase == Phase::watching) trigger(key, f, now);
   const wire::Bytes payload = packet.payload();
   if (f.trace && f.params->mode == Mode::mangle && packet.payload_len > 0)
     f.trace->on_retransmission(packet.seq, packet.end_seq());
@@ -487,6 +488,8 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
   const TraceParams& params = *f.params;
   const std::uint32_t header_len = packet.tcp_header_len;
   ProbeLayout layout(*f.trace, random_, source, source_seq, acked);
+  std::optional<std::uint32_t> tsval;
+  if (auto ts = wire::parse_timestamps(packet.options())) tsval = f.clock.newer_than(ts->val);
   std::size_t sent_now = 0;
   ProbePacket out;
   out.out_ifindex = meta.out_ifindex;
@@ -506,6 +509,7 @@ void Engine::probe_dup(const FlowKey& key, Flow& f, const wire::TcpPacket& packe
     // below the destination it keeps the connection's codepoint, so that a
     // device clearing it shows in the quotes.
     fields.clear_ecn = !(ttl < f.trace->known_distance());
+    fields.tsval = tsval;
     const std::size_t size = wire::build_probe(packet, fields, out.bytes);
     auto built = wire::parse_tcp_packet(wire::Bytes(out.bytes.data(), size),
                                         static_cast<std::uint32_t>(size));
@@ -618,17 +622,8 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   if (f.phase == Phase::closing) return;
   f.last_seen = at.mono;
   f.peer_ttl = packet.ttl;
-  if (f.trace) {
-    const wire::SackBlocks sacks = wire::parse_sack(packet.options());
-    for (std::uint8_t i = 0; i < sacks.count; ++i) {
-      if (f.trace->on_peer_sack(sacks.blocks[i].left, sacks.blocks[i].right, packet.src, at,
-                                packet.ttl))
-        ++counters_.peer_evidence;
-    }
-    if (packet.has(wire::tcp_flag::ack) &&
-        f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
-      ++counters_.peer_evidence;
-  }
+  if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_echo(ts->ecr, at.mono);
+  if (f.trace) take_peer_evidence(f, packet, at);
   // A FIN from the peer ends only its half: the flow may go on sending (and
   // be traced) until it closes its own side, which we see.
   if (packet.has(wire::tcp_flag::rst)) {
@@ -639,6 +634,16 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
     ++counters_.peer_resets_rejected;
   }
   settle(key, f, at);
+}
+
+void Engine::take_peer_evidence(Flow& f, const wire::TcpPacket& packet, Instant at) {
+  const wire::SackBlocks sacks = wire::parse_sack(packet.options());
+  for (std::uint8_t i = 0; i < sacks.count; ++i) {
+    if (f.trace->on_peer_sack(sacks.blocks[i].left, sacks.blocks[i].right, packet.src, at, packet.ttl))
+      ++counters_.peer_evidence;
+  }
+  if (packet.has(wire::tcp_flag::ack) && f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
+    ++counters_.peer_evidence;
 }
 
 void Engine::on_logged(const wire::TcpPacket& packet, Instant at) {
@@ -653,7 +658,7 @@ void Engine::on_logged(const wire::TcpPacket& packet, Instant at) {
   ++counters_.packets_logged;
   if (f.phase == Phase::closing) return;
   f.last_seen = at.mono;
-  if (note_sent(f, packet) && f.phase == Phase::watching) trigger(key, f, at);
+  if (note_sent(f, packet, at.mono) && f.phase == Phase::watching) trigger(key, f, at);
 }
 
 bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {

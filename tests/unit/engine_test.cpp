@@ -336,6 +336,58 @@ TEST(DupTrace, ADSackThePeerClearedCostsTheSilenceMarginNotTheTimeout) {
   EXPECT_LT(t.end.mono - t.start.mono, 100ms) << "not --timeout (1 s)";
 }
 
+// A copy read late (the connection went on sending meanwhile) has an older
+// timestamp than the peer last saw: the peer would discard probes with it
+// (PAWS). They carry the newest TSval the peer echoed instead; an echo far
+// ahead of the sender's clock (forged) is not believed.
+TEST(DupTrace, ProbesFromALateCopyCarryTheNewestTimestampThePeerEchoed) {
+  struct Case {
+    std::optional<std::uint32_t> echoed;
+    std::uint32_t want;
+  };
+  for (const Case& c : {Case{1005, 1005}, Case{90000, 1001}, Case{std::nullopt, 1001}}) {
+    SCOPED_TRACE(testing::Message() << "echo " << c.echoed.value_or(0));
+    core::Engine engine(config());
+    Network net(engine, three_routers(), client_flow());
+    auto data = [&](std::uint32_t tsval) {
+      testpkt::Tcp t = net.flow();
+      t.options = {1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 7};
+      wire::store32(wire::MutableBytes(t.options), 4, tsval);
+      t.payload.assign(200, 'd');
+      net.send(t);
+      net.flow().seq += 200;
+    };
+    auto tsvals_from = [&](std::size_t first) {
+      std::set<std::uint32_t> out;
+      for (std::size_t i = first; i < net.sent_probes_.size(); ++i) {
+        const auto& b = net.sent_probes_[i];
+        auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
+        auto ts = wire::parse_timestamps(p->options());
+        out.insert(ts ? ts->val : 0);
+      }
+      return out;
+    };
+    data(1000);
+    ASSERT_FALSE(net.sent_probes_.empty());
+    EXPECT_EQ(tsvals_from(0), std::set<std::uint32_t>{1000});
+    net.advance(20ms);  // the first wave's answers are in
+    if (c.echoed) {
+      testpkt::Tcp ack = from_peer(net, 0x10, net.flow().ack);
+      ack.ack = net.flow().seq;
+      ack.options = testpkt::sack_option(net.flow().seq + 5000, net.flow().seq + 6000);
+      ack.options.insert(ack.options.end(), {1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0});
+      wire::store32(wire::MutableBytes(ack.options), ack.options.size() - 4, *c.echoed);
+      net.peer_sends(ack);
+    }
+    // Copies of packets stamped 19 ms before, till the next wave
+    // (--packetfreq apart).
+    const std::size_t before = net.sent_probes_.size();
+    for (int i = 0; i < 10 && net.sent_probes_.size() == before; ++i) data(1001);
+    ASSERT_GT(net.sent_probes_.size(), before) << "the round's next wave";
+    EXPECT_EQ(tsvals_from(before), std::set<std::uint32_t>{c.want});
+  }
+}
+
 TEST(DupTrace, RoutersQuotingTheWholeProbeMatchToo) {
   Path path = three_routers();
   path.quote_bytes = 1000;  // RFC 1812 routers quote as much as fits

@@ -139,8 +139,12 @@ class Engine {
   // How a flow that waits for its next packet skips: `wave` when the rules
   // can hand over that one packet alone, else `none`.
   Skip next_packet_skip() const;
-  // Notes data the flow sent; true when it had been sent before.
-  bool note_sent(Flow& flow, const wire::TcpPacket& packet);
+  // What a packet of the peer tells the round running: the probes its SACK
+  // blocks (D-SACKs) or, in mangle mode, its acknowledgement name.
+  void take_peer_evidence(Flow& flow, const wire::TcpPacket& packet, Instant at);
+  // Notes a packet the flow sent (its data, its timestamp); true when its
+  // data had been sent before.
+  bool note_sent(Flow& flow, const wire::TcpPacket& packet, Duration now);
   // A watching flow retransmitted: its round is due (admitted, or in line).
   void trigger(const FlowKey& key, Flow& flow, Instant now);
   void arm(const FlowKey& key, Flow& flow, FlowTimer which, Duration at);

@@ -42,6 +42,7 @@
 #include "nfqtrace/core/config.hpp"
 #include "nfqtrace/core/decisions.hpp"
 #include "nfqtrace/core/path_history.hpp"
+#include "nfqtrace/core/sender_clock.hpp"
 #include "nfqtrace/core/time.hpp"
 #include "nfqtrace/core/trace.hpp"
 
@@ -96,6 +97,7 @@ struct Flow {
   // below it is a retransmission.
   std::optional<std::uint32_t> sent_end;
   SentBytes sent;
+  SenderClock clock;  // its TCP timestamps: the newest a probe may carry
   // What its rounds learned: a device shifting its sequence numbers, the
   // destination's distance, the path and its losses, the TTL the peer's
   // packets arrive with.
