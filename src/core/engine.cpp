@@ -619,7 +619,15 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   auto it = flows_.find(key);
   if (it == flows_.end()) return;
   Flow& f = it->second;
-  if (f.phase == Phase::closing) return;
+  if (f.phase == Phase::closing) {
+    // The connection is over, but a round still running waits for the
+    // answers to probes already out: the peer's D-SACKs are among them.
+    if (f.trace) {
+      take_peer_evidence(f, packet, at);
+      settle(key, f, at);
+    }
+    return;
+  }
   f.last_seen = at.mono;
   f.peer_ttl = packet.ttl;
   if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_echo(ts->ecr, at.mono);

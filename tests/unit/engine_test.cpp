@@ -498,6 +498,24 @@ TEST(DupTrace, CloseMidTraceYieldsThePartialTrace) {
   EXPECT_EQ(engine.flow_count(), 0u);
 }
 
+// The connection's FIN may leave before the peer's D-SACKs for the probes
+// of its last wave come back (a short transfer's end): they still answer
+// them, and the destination shows at its own distance.
+TEST(DupTrace, DSacksArrivingAfterTheCloseStillAnswerTheRoundsProbes) {
+  core::Engine engine(config());
+  Network net(engine, three_routers(), client_flow());
+  net.stream(1, 1ms);  // the first pass is out, nothing has answered yet
+  send_fin(net);
+  net.advance(2s);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_TRUE(t.reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(t.hops[3].replies.size(), 1u);
+  EXPECT_EQ(t.hops[3].replies[0].kind, core::ReplyKind::destination);
+  EXPECT_EQ(addrs(t.hops[2]).front(), "10.0.3.1");
+}
+
 TEST(DupTrace, AResetOffThePeersSequenceEndsNothing) {
   auto path = three_routers();
   path.silent = {2};
