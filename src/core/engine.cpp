@@ -624,6 +624,12 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
     // answers to probes already out: the peer's D-SACKs are among them.
     if (f.trace) {
       take_peer_evidence(f, packet, at);
+      // The peer's RST for a probe that reached its closed socket carries
+      // the probe's ACK number (copied, maybe older than our last): near
+      // ours, on either side.
+      if (packet.has(wire::tcp_flag::rst) && f.last_ack &&
+          std::min(packet.seq - *f.last_ack, *f.last_ack - packet.seq) < peer_rst_window)
+        f.trace->peer_gone();
       settle(key, f, at);
     }
     return;
@@ -636,6 +642,7 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   // be traced) until it closes its own side, which we see.
   if (packet.has(wire::tcp_flag::rst)) {
     if (f.last_ack && packet.seq - *f.last_ack < peer_rst_window) {
+      if (f.trace) f.trace->peer_gone();
       close_flow(key, f, at);
       return;
     }

@@ -452,6 +452,10 @@ std::optional<StopReason> Trace::finished() const {
     for (std::uint8_t t = floor_; t <= destination_ttl_; ++t)
       if (hops_[t - 1u].probes_sent < params_.ttl_repeat)
         return closing_ ? std::optional(StopReason::closed) : std::nullopt;
+    if (peer_gone_) {
+      for (std::uint8_t t = floor_; t < destination_ttl_; ++t)
+        if (hops_[t - 1u].replies.empty()) return StopReason::closed;
+    }
     return StopReason::reached;
   }
   if (!all_settled(params_.max_ttl)) return std::nullopt;

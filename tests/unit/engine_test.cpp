@@ -516,6 +516,29 @@ TEST(DupTrace, DSacksArrivingAfterTheCloseStillAnswerTheRoundsProbes) {
   EXPECT_EQ(addrs(t.hops[2]).front(), "10.0.3.1");
 }
 
+// The connection closes while the second pass is out, and the peer's socket
+// is gone when it arrives: its duplicates get RSTs, never D-SACKs. The TTL
+// whose first-pass D-SACK was lost (the destination's own) is then no silent
+// router: the round ends `closed`, not `reached` one hop too far.
+TEST(DupTrace, APeerResetCuttingOffTheAnswersEndsTheRoundClosedNotReachedTooFar) {
+  Path path = three_routers();
+  path.dsacks_cleared = {13};  // the first pass's TTL 4, the 13th duplicate to arrive
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(1, 20ms);  // the first pass: the destination named at TTL 5
+  net.path().peer_answers = false;  // closed: the second pass gets no D-SACK
+  net.stream(1, 1ms);
+  send_fin(net);
+  net.peer_sends(from_peer(net, 0x04, net.flow().ack));
+  net.advance(2s);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::closed);
+  EXPECT_TRUE(t.reached);
+  ASSERT_EQ(t.hops.size(), 5u);
+  EXPECT_TRUE(t.hops[3].replies.empty());
+}
+
 TEST(DupTrace, AResetOffThePeersSequenceEndsNothing) {
   auto path = three_routers();
   path.silent = {2};

@@ -134,6 +134,11 @@ class Trace {
   // --timeout, or sooner once later TTLs answered and the margin passed.
   void expire(Duration now);
   void close() { closing_ = true; }  // the flow ended: no more probes
+  // The peer reset the connection: its socket is gone, and probes reaching
+  // it from now on get a RST where a D-SACK would have named them. A TTL
+  // below the destination left without an answer is then no evidence of a
+  // silent router: the round ends `closed`, not `reached`.
+  void peer_gone() { peer_gone_ = true; }
 
   // The reason the round is over, if it is.
   std::optional<StopReason> finished() const;
@@ -209,6 +214,7 @@ class Trace {
   std::vector<Hop> taken_over_;
   std::uint8_t known_window_ = 0;
   bool closing_ = false;
+  bool peer_gone_ = false;
   bool ended_ = false;
   std::vector<HopEvent> new_replies_;
   std::vector<HopEvent> destination_replies_;  // held till the round's end
