@@ -28,6 +28,13 @@ testpkt::Tcp data_segment(bool v6) {
   return t;
 }
 
+// The probe build_probe makes from `tmpl` (empty when it makes none).
+Buf probe_from(const TcpPacket& tmpl, const ProbeFields& f) {
+  Buf out(max_probe_size);
+  out.resize(build_probe(tmpl, f, MutableBytes(out)));
+  return out;
+}
+
 // The checksum of a complete IP packet's TCP segment verifies.
 bool tcp_checksum_ok(const Buf& pkt) {
   const bool v6 = (pkt[0] >> 4) == 6;
@@ -184,10 +191,8 @@ TEST_P(ProbeBuilder, CopiesFlowFieldsAndSetsIdentity) {
   f.payload = p->payload().subspan(5, 1);
   f.ttl = 3;
   f.ip_id = 0x4242;
-  Buf out(max_probe_size);
-  const std::size_t n = build_probe(*p, f, MutableBytes(out));
-  ASSERT_GT(n, 0u);
-  out.resize(n);
+  Buf out = probe_from(*p, f);
+  ASSERT_FALSE(out.empty());
 
   auto probe = parse(out);
   ASSERT_TRUE(probe) << to_string(probe.error());
@@ -233,10 +238,8 @@ TEST_P(ProbeBuilder, TakesTheNewerTimestampItIsGiven) {
   f.seq = t.seq + 1;
   f.payload = p->payload().subspan(1, 4);
   f.tsval = 0x01020304;
-  Buf out(max_probe_size);
-  const std::size_t n = build_probe(*p, f, MutableBytes(out));
-  ASSERT_GT(n, 0u);
-  out.resize(n);
+  Buf out = probe_from(*p, f);
+  ASSERT_FALSE(out.empty());
   auto probe = parse(out);
   ASSERT_TRUE(probe);
   auto ts = parse_timestamps(probe->options());
@@ -250,10 +253,8 @@ TEST_P(ProbeBuilder, TakesTheNewerTimestampItIsGiven) {
   Buf plain = testpkt::ip_packet(t);
   auto q = parse(plain);
   ASSERT_TRUE(q);
-  Buf out2(max_probe_size);
-  const std::size_t n2 = build_probe(*q, f, MutableBytes(out2));
-  ASSERT_GT(n2, 0u);
-  out2.resize(n2);
+  Buf out2 = probe_from(*q, f);
+  ASSERT_FALSE(out2.empty());
   auto probe2 = parse(out2);
   ASSERT_TRUE(probe2);
   EXPECT_TRUE(std::equal(probe2->options().begin(), probe2->options().end(), q->options().begin(),
