@@ -203,8 +203,10 @@ struct Tracer::Impl {
                               : sys::Status(sys::Error{"no conntrack"});
     // The flow's packets queued since the last read must leave before the
     // ones that now pass the queue by, or the connection's packets leave out
-    // of order: read them at once, before the wave's probes go out.
-    if (s.ok() && change.skipping() && !change.recheck) (void)drain_queue();
+    // of order: read them at once, before the wave's probes go out. (When
+    // the rules copy the connection's packets, none of them is queued.)
+    const bool copied = options.rules && options.rules->copy_outgoing;
+    if (s.ok() && change.skipping() && !change.recheck && !copied) (void)drain_queue();
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
   }
