@@ -11,21 +11,24 @@ bool newer(std::uint32_t a, std::optional<std::uint32_t> than) {
   return !than || wire::seq_before(*than, a);
 }
 
+// Our clock in whole milliseconds, modulo 2^32 as timestamps are.
+std::uint32_t millis(Duration t) {
+  return static_cast<std::uint32_t>(std::chrono::floor<std::chrono::milliseconds>(t).count());
+}
+
 }  // namespace
 
 void SenderClock::on_own(std::uint32_t tsval, Duration at) {
-  if (!newer(tsval, own_)) return;
-  own_ = tsval;
-  own_at_ = at;
+  const std::uint32_t offset = tsval - millis(at);
+  if (newer(offset, read_offset_)) read_offset_ = offset;
   if (newer(tsval, newest_)) newest_ = tsval;
 }
 
 void SenderClock::on_echo(std::uint32_t tsecr, Duration at) {
-  if (!own_ || !newer(tsecr, newest_) || at < own_at_) return;
-  // One tick more than the milliseconds passed: the sender's clock may have
-  // ticked just after the packet we saw was stamped.
-  const auto passed = std::chrono::duration_cast<std::chrono::milliseconds>(at - own_at_).count();
-  if (tsecr - *own_ > static_cast<std::uint64_t>(passed) + 1u) return;
+  if (!read_offset_ || !newer(tsecr, newest_)) return;
+  // One tick more: the sender's ticks and our milliseconds need not turn
+  // over at the same instant.
+  if (wire::seq_before(millis(at) + *read_offset_ + 1u, tsecr)) return;
   newest_ = tsecr;
 }
 

@@ -41,3 +41,13 @@ TEST(SenderClock, ComparesAcrossTheWrapOfTheClock) {
   c.on_own(0xfffffff0, 11ms);  // an old packet (a late copy) moves nothing back
   EXPECT_EQ(c.newer_than(0xfffffffe), 1u);
 }
+
+TEST(SenderClock, AnEchoIsBoundedByThePacketReadSoonestAfterItsStamp) {
+  SenderClock c;
+  c.on_own(100, 10ms);      // read at once: the sender's clock is ours + 90
+  c.on_own(101, 14500us);   // stamped at 11 ms, read 3.5 ms late
+  c.on_echo(104, 14600us);  // what its clock reads at 14.6 ms: believed
+  EXPECT_EQ(c.newer_than(101), 104u);
+  c.on_echo(107, 15ms);  // its clock reads 105: more than a tick ahead, not
+  EXPECT_EQ(c.newer_than(101), 104u);
+}

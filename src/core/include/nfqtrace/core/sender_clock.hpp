@@ -24,17 +24,19 @@ class SenderClock {
   void on_own(std::uint32_t tsval, Duration at);
   // The peer echoes `tsecr` (the sender's value it last took), at `at`.
   // Believed only as far as a clock at the fastest rate RFC 7323 allows (a
-  // tick a millisecond) can have moved since the newest of the sender's own
-  // packets: a forged echo must not set probes ahead of the sender.
+  // tick a millisecond) can have moved since the sender's packet we read
+  // soonest after its stamp: a forged echo must not set probes ahead of the
+  // sender.
   void on_echo(std::uint32_t tsecr, Duration at);
   // The TSval for a probe built from a packet carrying `copied`: the newest
   // value known when that is newer, else none (the copy's own stays).
   std::optional<std::uint32_t> newer_than(std::uint32_t copied) const;
 
  private:
-  std::optional<std::uint32_t> own_;  // the newest of its own packets'
-  Duration own_at_{0};
-  std::optional<std::uint32_t> newest_;  // own or echoed
+  std::optional<std::uint32_t> newest_;  // its own packets' or echoed
+  // The largest TSval less our milliseconds when we read it: the packet read
+  // soonest after its stamp (a copy read late gives less).
+  std::optional<std::uint32_t> read_offset_;
 };
 
 }  // namespace nfqtrace::core
