@@ -508,6 +508,9 @@ TraceResult Trace::result(StopReason reason, Instant end) const {
         waited = waited || p.expired;
       }
       hop.silent = inferred ? Silence::inferred : waited ? Silence::timeout : Silence::none;
+      // Its answer may be among those the peer's reset cut off: unanswered,
+      // with no claim of a silent router.
+      if (peer_gone_ && hop.ttl < destination_ttl_) hop.silent = Silence::none;
     }
     r.hops.push_back(std::move(hop));
   }

@@ -537,6 +537,7 @@ TEST(DupTrace, APeerResetCuttingOffTheAnswersEndsTheRoundClosedNotReachedTooFar)
   EXPECT_TRUE(t.reached);
   ASSERT_EQ(t.hops.size(), 5u);
   EXPECT_TRUE(t.hops[3].replies.empty());
+  EXPECT_EQ(t.hops[3].silent, core::Silence::none) << "no claim of a silent router";
 }
 
 TEST(DupTrace, AResetOffThePeersSequenceEndsNothing) {
