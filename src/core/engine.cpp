@@ -622,8 +622,10 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   if (f.phase == Phase::closing) {
     // The connection is over, but a round still running waits for the
     // answers to probes already out: the peer's D-SACKs are among them.
+    // (Not its ACKs as mangle mode reads them: a mangled original resent
+    // after the close is not seen resent, and would pass for delivered.)
     if (f.trace) {
-      take_peer_evidence(f, packet, at);
+      take_peer_sacks(f, packet, at);
       // The peer's RST for a probe that reached its closed socket carries
       // the probe's ACK number (copied, maybe older than our last): near
       // ours, on either side.
@@ -637,7 +639,11 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   f.last_seen = at.mono;
   f.peer_ttl = packet.ttl;
   if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_echo(ts->ecr, at.mono);
-  if (f.trace) take_peer_evidence(f, packet, at);
+  if (f.trace) {
+    take_peer_sacks(f, packet, at);
+    if (packet.has(wire::tcp_flag::ack) && f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
+      ++counters_.peer_evidence;
+  }
   // A FIN from the peer ends only its half: the flow may go on sending (and
   // be traced) until it closes its own side, which we see.
   if (packet.has(wire::tcp_flag::rst)) {
@@ -651,14 +657,12 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   settle(key, f, at);
 }
 
-void Engine::take_peer_evidence(Flow& f, const wire::TcpPacket& packet, Instant at) {
+void Engine::take_peer_sacks(Flow& f, const wire::TcpPacket& packet, Instant at) {
   const wire::SackBlocks sacks = wire::parse_sack(packet.options());
   for (std::uint8_t i = 0; i < sacks.count; ++i) {
     if (f.trace->on_peer_sack(sacks.blocks[i].left, sacks.blocks[i].right, packet.src, at, packet.ttl))
       ++counters_.peer_evidence;
   }
-  if (packet.has(wire::tcp_flag::ack) && f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
-    ++counters_.peer_evidence;
 }
 
 void Engine::on_logged(const wire::TcpPacket& packet, Instant at) {

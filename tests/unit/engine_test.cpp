@@ -741,6 +741,27 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
   EXPECT_EQ(engine.counters().peer_evidence, 0u);
 }
 
+// After the connection's FIN its packets are not followed (a closing flow's
+// are not): an original resent then is not seen resent, so the peer's ACK
+// past it is no evidence, though the round still runs.
+TEST(MangleTrace, AnAckAfterTheCloseIsNoEvidenceOfDelivery) {
+  core::Engine engine(mangle_config(100));
+  Path path;
+  path.routers = {"10.0.1.1", "10.0.2.1"};
+  path.silent = {1, 2};
+  Network net(engine, path, client_flow());
+  testpkt::Tcp first = net.flow();
+  first.payload.assign(100, 'a');
+  ASSERT_EQ(net.send(first).set_ttl, 1);
+  net.flow().seq += 100;
+  send_fin(net);  // the mangled original, dead at TTL 1, is resent after this
+  testpkt::Tcp ack = from_peer(net, 0x10, net.flow().ack);
+  ack.ack = first.seq + 101;  // its bytes and the FIN
+  net.peer_sends(ack);
+  EXPECT_TRUE(net.hops.empty());
+  EXPECT_EQ(engine.counters().peer_evidence, 0u);
+}
+
 TEST(MangleTrace, DeliveredOriginalIsEvidenceOfTheDestination) {
   core::Engine engine(mangle_config(100));
   Path path;  // the peer is one hop away

@@ -139,9 +139,9 @@ class Engine {
   // How a flow that waits for its next packet skips: `wave` when the rules
   // can hand over that one packet alone, else `none`.
   Skip next_packet_skip() const;
-  // What a packet of the peer tells the round running: the probes its SACK
-  // blocks (D-SACKs) or, in mangle mode, its acknowledgement name.
-  void take_peer_evidence(Flow& flow, const wire::TcpPacket& packet, Instant at);
+  // The probes of the round running that a packet of the peer's SACK
+  // blocks (D-SACKs) name.
+  void take_peer_sacks(Flow& flow, const wire::TcpPacket& packet, Instant at);
   // Notes a packet the flow sent (its data, its timestamp); true when its
   // data had been sent before.
   bool note_sent(Flow& flow, const wire::TcpPacket& packet, Duration now);
