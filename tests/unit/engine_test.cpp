@@ -715,14 +715,19 @@ TEST(MangleTrace, LowersTtlOfOriginalsUpwardsAndSeesTheDestinationDeliverOne) {
   for (auto ttl : net.mangled_) EXPECT_LE(ttl, 4 + 1);
 }
 
+// Two routers that never answer: an original mangled to TTL 1 dies unseen.
+Path two_silent_routers() {
+  Path path;
+  path.routers = {"10.0.1.1", "10.0.2.1"};
+  path.silent = {1, 2};
+  return path;
+}
+
 TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
   core::Engine engine(mangle_config(100));
   // The mangled packet dies silently at TTL 1; the sender resends it; the
   // peer's ACK for the resent bytes must not pass for the probe's delivery.
-  Path path;
-  path.routers = {"10.0.1.1", "10.0.2.1"};
-  path.silent = {1, 2};
-  Network net(engine, path, client_flow());
+  Network net(engine, two_silent_routers(), client_flow());
   testpkt::Tcp first = net.flow();
   first.payload.assign(100, 'a');
   ASSERT_EQ(net.send(first).set_ttl, 1);
@@ -746,10 +751,7 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
 // past it is no evidence, though the round still runs.
 TEST(MangleTrace, AnAckAfterTheCloseIsNoEvidenceOfDelivery) {
   core::Engine engine(mangle_config(100));
-  Path path;
-  path.routers = {"10.0.1.1", "10.0.2.1"};
-  path.silent = {1, 2};
-  Network net(engine, path, client_flow());
+  Network net(engine, two_silent_routers(), client_flow());
   testpkt::Tcp first = net.flow();
   first.payload.assign(100, 'a');
   ASSERT_EQ(net.send(first).set_ttl, 1);
