@@ -20,7 +20,9 @@ source "$(dirname "$0")/lib.sh"
 net_init names dnsmasq
 NFQ=${1:-}
 require "nfqtrace binary given" nfqtrace_binary_ok "$NFQ"
-if ! "$NFQ" --help 2>/dev/null | grep -q -- '--asn-db'; then
+# (The help read whole first: grep -q stops at its match, and the binary
+# writing the rest would die of SIGPIPE, failing the pipe under pipefail.)
+if ! grep -q -- '--asn-db' <<<"$("$NFQ" --help 2>/dev/null)"; then
   echo "SKIP: $NFQ has no --asn-db (name and AS look-ups not wired in)"; exit 77
 fi
 DATA="$NET_REPO_DIR/tests/data"
