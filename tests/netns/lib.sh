@@ -132,6 +132,7 @@ net_cleanup() {
   done
   for ns in "${NET_NAMESPACES[@]}"; do
     ip netns delete "$ns" 2>/dev/null
+    rm -rf "/etc/netns/$ns"
   done
   if [[ -n $NET_TMP && -d $NET_TMP ]]; then
     if [[ ${NFQT_KEEP_TMP:-0} == 1 ]]; then
@@ -231,6 +232,11 @@ new_namespace() {
   ip netns add "$ns"
   NET_NAMESPACES+=("$ns")
   ns_exec "$ns" ip link set lo up
+  # Name look-ups (nfqtrace's reverse DNS is on by default) stay inside:
+  # `ip netns exec` mounts this over /etc/resolv.conf, and nothing answers
+  # on the namespace's own loopback. The host's resolver is never asked.
+  mkdir -p "/etc/netns/$ns"
+  echo "nameserver 127.0.0.1" >"/etc/netns/$ns/resolv.conf"
   # Loose reverse-path filtering: the asymmetric path delivers the client's
   # packets on an interface its routes don't point to.
   ns_exec "$ns" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
