@@ -624,8 +624,8 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
     // answers to probes already out: the peer's D-SACKs are among them.
     // (Not its ACKs as mangle mode reads them: a mangled original resent
     // after the close is not seen resent, and would pass for delivered.)
+    take_peer_sacks(f, packet, at);
     if (f.trace) {
-      take_peer_sacks(f, packet, at);
       // The peer's RST for a probe that reached its closed socket carries
       // the probe's ACK number (copied, maybe older than our last): near
       // ours, on either side.
@@ -639,8 +639,8 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
   f.last_seen = at.mono;
   f.peer_ttl = packet.ttl;
   if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_echo(ts->ecr, at.mono);
+  take_peer_sacks(f, packet, at);
   if (f.trace) {
-    take_peer_sacks(f, packet, at);
     if (packet.has(wire::tcp_flag::ack) && f.trace->on_peer_ack(packet.ack, packet.src, at, packet.ttl))
       ++counters_.peer_evidence;
   }
@@ -658,10 +658,19 @@ void Engine::on_peer_packet(const wire::TcpPacket& packet, Instant at) {
 }
 
 void Engine::take_peer_sacks(Flow& f, const wire::TcpPacket& packet, Instant at) {
+  // The last round's probes taken for silent still wait for a late D-SACK
+  // until their --timeout, as for a late ICMP reply.
+  if (f.previous && f.previous_until <= at.mono) f.previous.reset();
+  if (!f.trace && !f.previous) return;
   const wire::SackBlocks sacks = wire::parse_sack(packet.options());
   for (std::uint8_t i = 0; i < sacks.count; ++i) {
-    if (f.trace->on_peer_sack(sacks.blocks[i].left, sacks.blocks[i].right, packet.src, at, packet.ttl))
+    const auto& [left, right] = sacks.blocks[i];
+    if (f.trace && f.trace->on_peer_sack(left, right, packet.src, at, packet.ttl)) {
       ++counters_.peer_evidence;
+    } else if (f.previous && f.previous->on_peer_sack(left, right, packet.src, at, packet.ttl)) {
+      ++counters_.peer_evidence;
+      late_reply(f, counters_.peer_late);
+    }
   }
 }
 
@@ -714,7 +723,7 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   if (f.trace) match = f.trace->on_icmp(q, reply);
   if (match == IcmpMatch::no_probe && f.previous) {
     match = f.previous->on_icmp(q, reply);
-    if (match == IcmpMatch::matched) late_reply(f);
+    if (match == IcmpMatch::matched) late_reply(f, counters_.icmp_late);
   }
   bool ours = true;
   switch (match) {
@@ -739,11 +748,11 @@ bool Engine::on_icmp(const wire::IcmpError& error, Instant at) {
   return ours;
 }
 
-void Engine::late_reply(Flow& f) {
+void Engine::late_reply(Flow& f, std::uint64_t& late_count) {
   // Its round is over: the reply goes out on its own, marked late, and the
-  // flow's later rounds wait long enough for such a router.
+  // flow's later rounds wait long enough for such a router (or peer).
   for (const HopEvent& hop : f.previous->new_replies()) {
-    ++counters_.icmp_late;
+    ++late_count;
     f.silence_margin = std::max(f.silence_margin, hop.reply.rtt + hop.reply.rtt / 2);
   }
   take_replies(*f.previous);

@@ -44,6 +44,7 @@ Trace::Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round
       hops_(params.max_ttl),
       known_distance_(from.known_distance),
       margin_floor_(from.silence_margin),
+      answered_sent_(params.max_ttl),
       probe_lengths_(from.probe_lengths),
       seq_offset_(from.seq_offset) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
@@ -196,12 +197,14 @@ void Trace::add_probe(const Probe& probe) {
   ++hops_[probe.ttl - 1u].probes_sent;
 }
 
-void Trace::record(std::uint8_t ttl, const Reply& reply) {
+void Trace::record(const Probe& probe, const Reply& reply) {
+  const std::uint8_t ttl = probe.ttl;
   slowest_reply_ = std::max(slowest_reply_, reply.rtt);
-  highest_answered_ = std::max(highest_answered_, ttl);
+  note_answered(probe);
   hops_[ttl - 1u].replies.push_back(reply);
-  auto& stream = reply.kind == ReplyKind::destination ? destination_replies_ : new_replies_;
-  stream.push_back(HopEvent{flow_, round_, ttl, reply});
+  // The destination's replies wait for the round's end, unless it is over.
+  const bool held = reply.kind == ReplyKind::destination && !ended_;
+  (held ? destination_replies_ : new_replies_).push_back(HopEvent{flow_, round_, ttl, reply});
 }
 
 bool Trace::below_done(std::uint8_t ttl) const {
@@ -264,7 +267,7 @@ IcmpMatch Trace::answer(Probe& p, Reply reply, const QuoteDiff& diff, bool shift
   note_changes(diff, p.ttl);
   note_nat(diff, p.ttl);
   if (shifted && (shift_first_ttl_ == 0 || p.ttl < shift_first_ttl_)) shift_first_ttl_ = p.ttl;
-  record(p.ttl, reply);
+  record(p, reply);
   walk_back(reply.at.mono);
   return IcmpMatch::matched;
 }
@@ -350,11 +353,22 @@ bool Trace::on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Ad
   for (Probe& p : probes_) {
     if (p.answered || p.payload_len == 0 || p.id.seq != left || p.id.seq + p.payload_len != right)
       continue;
+    if (ended_ && !p.inferred) continue;  // waited its --timeout: too late
     p.answered = true;
+    if (ended_) {  // taken for silent: its reply, late
+      p.inferred = false;
+      Reply late = destination_reply(peer, at, reply_ttl, p);
+      late.late = true;
+      record(p, late);
+      return true;
+    }
     // Probes beyond the first one to arrive only confirm what is known.
-    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) return true;
+    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) {
+      note_answered(p);
+      return true;
+    }
     destination_ttl_ = p.ttl;
-    record(p.ttl, destination_reply(peer, at, reply_ttl, p));
+    record(p, destination_reply(peer, at, reply_ttl, p));
     walk_back(at.mono);
     return true;
   }
@@ -372,9 +386,12 @@ bool Trace::on_peer_ack(std::uint32_t ack, const wire::Address& peer, Instant at
     // that very packet was delivered.
     p.answered = true;
     matched = true;
-    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) continue;
+    if (destination_ttl_ != 0 && p.ttl > destination_ttl_) {
+      note_answered(p);
+      continue;
+    }
     destination_ttl_ = p.ttl;
-    record(p.ttl, destination_reply(peer, at, reply_ttl, p));
+    record(p, destination_reply(peer, at, reply_ttl, p));
   }
   return matched;
 }
@@ -409,14 +426,23 @@ void Trace::expire(Duration now) {
   walk_back(now);
 }
 
-std::uint8_t Trace::later_answer_ttl() const {
-  return std::max(highest_answered_, destination_ttl_);
+void Trace::note_answered(const Probe& p) {
+  auto& sent = answered_sent_[p.ttl - 1u];
+  if (!sent || *sent < p.sent) sent = p.sent;
+}
+
+bool Trace::answered_above_since(std::uint8_t ttl, Duration sent) const {
+  for (std::size_t i = ttl; i < answered_sent_.size(); ++i)
+    if (answered_sent_[i] && *answered_sent_[i] >= sent) return true;
+  return false;
 }
 
 bool Trace::settles_after_margin(const Probe& p) const {
   // A nearer router's ICMP is no slower than a further one's (but under
-  // rate limiting, which the repeats absorb): it is silent.
-  if (p.ttl < later_answer_ttl()) return true;
+  // rate limiting, which the repeats absorb): it is silent. Only answers to
+  // probes sent with it or later show that: on a busy host a whole wave's
+  // answers can come late, and an earlier wave's say nothing of that.
+  if (answered_above_since(p.ttl, p.sent)) return true;
   // A duplicate at or beyond the destination's TTL can only be answered by
   // the peer, at once, and a busy Linux peer may never answer it: it keeps
   // one D-SACK pending, which the next duplicate replaces (tcp_dsack_set)

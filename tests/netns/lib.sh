@@ -716,7 +716,9 @@ check_trace() {
 # "trace" records are the same, flow by flow (one line per reply).
 hop_lines_match_traces() {
   local out=$1 a b
-  a=$(jq -R -r 'fromjson? | select(type == "object" and .type == "hop")
+  # A late reply (a TTL taken for silent, answered after its round ended)
+  # is a hop line only: its trace was written before it came.
+  a=$(jq -R -r 'fromjson? | select(type == "object" and .type == "hop" and .late != true)
                 | "\(.flow.sport) \(.round) \(.ttl) \(.addr)"' "$out" | sort)
   # Hops taken over from another trace (--stop-set) were that trace's replies.
   b=$(trace_records "$out" | jq -r '.flow.sport as $s | .round as $r | .hops[]

@@ -50,19 +50,6 @@ late_r2_answer() {
   echo "  round 1's late hop lines (ttl addr rtt_ms): ${lines:-none}"
   awk -v a="$2" -v min=$LATE_MS '$1 == 2 && $2 == a && $3 + 0 >= min { ok = 1 } END { exit !ok }' <<<"$lines"
 }
-# timely_hop_lines_are_replies FILE: every hop line not marked late is a
-# reply of its round's trace, and every reply of a trace was a hop line.
-timely_hop_lines_are_replies() {
-  local a b
-  a=$(jq -R -r 'fromjson? | select(type == "object" and .type == "hop" and .late != true)
-                | "\(.round) \(.ttl) \(.addr)"' "$1" | sort)
-  b=$(trace_records "$1" | jq -r '.round as $r | .hops[] | .ttl as $t | .replies[] | "\($r) \($t) \(.addr)"' | sort)
-  [[ $a == "$b" ]] && return 0
-  echo "  hop lines (not late) vs trace replies differ (round ttl addr):"
-  diff <(echo "$a") <(echo "$b") | sed 's/^/    /' | head -20
-  return 1
-}
-
 for FAM in 4 6; do
   PORT=$((5500 + FAM))
   S_ADDR=$(net_server_addr $FAM) R2_ADDR=$(link_addr $FAM 1 2 2)
@@ -120,7 +107,7 @@ for FAM in 4 6; do
     check_trace "IPv$FAM round $(jq .round <<<"$LATER")" "$LATER" "$NET_TMP/tr$FAM" dup
     check "IPv$FAM: its RTTs at ttl 2 are ${LATE_MS} ms or more" rtts_at_least <(trace_rtts "$LATER") 2 2 $LATE_MS
   fi
-  check "IPv$FAM: the hop lines not late are the traces' replies" timely_hop_lines_are_replies "$OUT"
+  check "IPv$FAM: the hop lines not late are the traces' replies" hop_lines_match_traces "$OUT"
 done
 
 bg_stop delayq-own

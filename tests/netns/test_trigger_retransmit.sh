@@ -85,7 +85,8 @@ summary_count() {
 # The two halves of lib.sh's hop_lines_match_traces, each saying what is
 # missing where: a reply is "round ttl kind addr time".
 hop_line_replies() {
-  jq -R -r 'fromjson? | select(type == "object" and .type == "hop") | "\(.round) \(.ttl) \(.kind) \(.addr) \(.time)"' "$1" | sort
+  jq -R -r 'fromjson? | select(type == "object" and .type == "hop" and .late != true)
+             | "\(.round) \(.ttl) \(.kind) \(.addr) \(.time)"' "$1" | sort
 }
 trace_reply_list() {
   trace_records "$1" | jq -r '.round as $r | .hops[] | .ttl as $t | .replies[] | "\($r) \($t) \(.kind) \(.addr) \(.time)"' | sort
@@ -174,6 +175,10 @@ for FAM in 4 6; do
   section "IPv$FAM: the traces, compared with traceroute -T once the loss is off"
   reference_trace client $FAM $PORT "$NET_TMP/tr$FAM"
   show_nfq_output "$OUT" | grep -v '    hop ' || true
+  trace_records "$OUT" | jq -r '"  round \(.round): \(.reason), ttl:answered/probes " +
+    ([.hops[] | "\(.ttl):\(.answered)/\(.probes)"] | join(" "))'
+  echo "  late hop lines (round/ttl/kind): $(jq -R -r 'fromjson? | select(type == "object" and .type == "hop"
+    and .late == true) | "\(.round)/\(.ttl)/\(.kind)"' "$OUT" | paste -sd' ')"
   check "IPv$FAM: output is JSON Lines" json_lines_valid "$OUT"
   check "IPv$FAM: every reply of a trace was a hop line" trace_replies_were_hop_lines "$OUT"
   check "IPv$FAM: every hop line is a reply of its trace" hop_lines_in_traces "$OUT"

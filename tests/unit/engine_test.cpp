@@ -336,6 +336,58 @@ TEST(DupTrace, ADSackThePeerClearedCostsTheSilenceMarginNotTheTimeout) {
   EXPECT_LT(t.end.mono - t.start.mono, 100ms) << "not --timeout (1 s)";
 }
 
+// On a busy host a whole wave's answers can come late. The first pass lost
+// the D-SACKs of TTL 4 (the destination), 5 and 6, so TTL 7 looked like the
+// destination; the second pass's D-SACKs then come 100 ms late. An answer
+// to the first pass says nothing of how late the second's are: its
+// unanswered TTLs are not taken for silent, and the late D-SACKs show the
+// destination at 4.
+TEST(DupTrace, AnEarlierWavesAnswersDoNotTakeALateWaveForSilent) {
+  Path path = three_routers();
+  // TTLs 16..4 reach the peer in the first pass, highest first: duplicates
+  // 11, 12, 13 are TTL 6, 5, 4. The second pass (TTL 7..4, twice each) is
+  // duplicates 14..21.
+  path.dsacks_cleared = {11, 12, 13};
+  for (int dup = 14; dup <= 21; ++dup) path.slow_dsacks[dup] = 100ms;
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u) << "the destination at 4, not 7 with 4-6 silent";
+  EXPECT_FALSE(t.hops[3].replies.empty());
+  EXPECT_EQ(t.hops[3].silent, core::Silence::none);
+  EXPECT_LT(t.end.mono - t.start.mono, 1s) << "the late D-SACKs end it, not --timeout";
+}
+
+// A D-SACK for a probe taken for silent, after its round ended (within
+// --timeout), is written at once as a late hop reply, as a late ICMP one.
+TEST(DupTrace, ALateDSackIsWrittenMarkedLate) {
+  Path path = three_routers();
+  // The second pass sends TTL 4 twice (duplicates 14 and 15): the D-SACK
+  // for the second comes 300 ms late.
+  path.slow_dsacks[15] = 300ms;
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);  // 1 s
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(t.hops[3].replies.size(), 2u) << "the third came after the round";
+  std::vector<core::HopEvent> late;
+  for (const auto& h : net.hops)
+    if (h.reply.late) late.push_back(h);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].ttl, 4);
+  EXPECT_EQ(late[0].round, 1u);
+  EXPECT_EQ(late[0].reply.kind, core::ReplyKind::destination);
+  EXPECT_GE(late[0].reply.rtt, 300ms);
+  EXPECT_EQ(output::hop_json(late[0])["late"], true);
+  EXPECT_EQ(engine.counters().peer_late, 1u);
+}
+
 // A copy read late (the connection went on sending meanwhile) has an older
 // timestamp than the peer last saw: the peer would discard probes with it
 // (PAWS). They carry the newest TSval the peer echoed instead; an echo far

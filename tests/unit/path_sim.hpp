@@ -45,6 +45,9 @@ struct Path {
   // Duplicates (numbered from 1 as they reach the peer) whose D-SACK a data
   // segment, taken before the ACK left, cleared (tcp_data_queue): never named.
   std::set<int> dsacks_cleared;
+  // Duplicates (numbered so) whose D-SACK comes this much later: a busy
+  // host, its network processing deferred, or the tracer not scheduled.
+  std::map<int, Duration> slow_dsacks;
   Duration per_hop = 1ms;            // one-way delay per hop; RTT = 2 * ttl * per_hop
   std::size_t quote_bytes = 8;       // TCP bytes routers quote
   // Devices on the way: what the one after hop k does to each packet it
@@ -262,7 +265,9 @@ class Network {
     testpkt::Tcp dsack = reply_template();
     dsack.flags = 0x10;
     dsack.options = testpkt::sack_option(parsed->seq, parsed->end_seq());
-    const Duration when = now_ + 2 * d * path_.per_hop;
+    Duration when = now_ + 2 * d * path_.per_hop;
+    if (auto slow = path_.slow_dsacks.find(peer_dups_received); slow != path_.slow_dsacks.end())
+      when += slow->second;
     if (path_.peer_names_last_duplicate_only) {
       auto same_ack = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
         return p.dsack && p.when == when;

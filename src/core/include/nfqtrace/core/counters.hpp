@@ -28,6 +28,7 @@ struct EngineCounters {
   std::uint64_t peer_packets = 0;
   std::uint64_t peer_resets_rejected = 0;  // a RST off the peer's window
   std::uint64_t peer_evidence = 0;       // the peer showed a probe reached it
+  std::uint64_t peer_late = 0;           // ... one taken for silent (a late D-SACK)
   std::uint64_t traces_started = 0;
   std::uint64_t traces_ended = 0;
   std::uint64_t flows_skipped = 0;       // sent past the queue after their trace

@@ -122,9 +122,9 @@ class Engine {
   void settle(const FlowKey& key, Flow& flow, Instant now);
   // The round's replies not yet handed out become HopEvents.
   void take_replies(Trace& trace);
-  // A reply to the last round, after it ended: out on its own, and the
-  // flow's margin for silence grows.
-  void late_reply(Flow& flow);
+  // A reply to the last round, after it ended: out on its own (counted in
+  // `late_count`), and the flow's margin for silence grows.
+  void late_reply(Flow& flow, std::uint64_t& late_count);
   // Ends the running round: its last replies and its result go out, and its
   // place is free.
   void end_round(Flow& flow, StopReason reason, Instant now);
@@ -139,8 +139,8 @@ class Engine {
   // How a flow that waits for its next packet skips: `wave` when the rules
   // can hand over that one packet alone, else `none`.
   Skip next_packet_skip() const;
-  // The probes of the round running that a packet of the peer's SACK
-  // blocks (D-SACKs) name.
+  // The probes that a packet of the peer's SACK blocks (D-SACKs) name: of
+  // the round running, or late, of the last one.
   void take_peer_sacks(Flow& flow, const wire::TcpPacket& packet, Instant at);
   // Notes a packet the flow sent (its data, its timestamp); true when its
   // data had been sent before.

@@ -122,6 +122,7 @@ class Trace {
   // confirmed.
   std::size_t take_confirmed_earlier() { return std::exchange(confirmed_earlier_, 0); }
   // The peer's SACK block [left, right): evidence that a probe reached it.
+  // Once the round is over, only for a probe taken for silent: a late reply.
   bool on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Address& peer,
                     Instant at, std::uint8_t reply_ttl);
   // The peer's cumulative ACK: evidence for mangled originals it covers.
@@ -169,13 +170,17 @@ class Trace {
   bool below_done(std::uint8_t ttl) const;
   bool first_pass_settled() const;
   std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
-  void record(std::uint8_t ttl, const Reply& reply);
+  // `probe` answered with `reply`: a hop reply of its TTL (after the round,
+  // a late one, streamed at once).
+  void record(const Probe& probe, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
-  // Below this TTL, later ones (or the destination) answered.
-  std::uint8_t later_answer_ttl() const;
+  void note_answered(const Probe& probe);  // for answered_above_since
+  // Whether a TTL above `ttl` answered a probe sent at `sent` or later.
+  bool answered_above_since(std::uint8_t ttl, Duration sent) const;
   // Whether `probe`, unanswered, is settled once the silence margin has
   // passed since it left, rather than at --timeout: below a TTL that
-  // answered, or in dup mode at or beyond the destination's TTL.
+  // answered a probe sent with it or after it, or in dup mode at or beyond
+  // the destination's TTL.
   bool settles_after_margin(const Probe& probe) const;
   // When `probe`, settling after the margin, is taken for silent: three
   // round trips of the slowest reply after its TTL's first probe left, and
@@ -222,7 +227,9 @@ class Trace {
   std::uint8_t known_distance_ = 0;  // from earlier rounds
   Duration margin_floor_{0};          // from late replies in earlier rounds
   Duration slowest_reply_{0};         // the longest round trip of this round's replies
-  std::uint8_t highest_answered_ = 0; // the highest TTL that answered
+  // Per TTL (index ttl - 1), when the last of its probes that got an
+  // answer was sent.
+  std::vector<std::optional<Duration>> answered_sent_;
   std::array<std::uint8_t, probe_length_count> probe_lengths_{};
   // Sequence shift: confirmed (now or earlier), and the lowest TTL whose
   // quote showed it this round; the replies held meanwhile, oldest first.
