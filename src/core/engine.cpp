@@ -15,10 +15,11 @@ constexpr std::uint32_t ack_only_after = 32;
 // the slack is for data that arrived after that ACK. An off-path sender
 // guesses it once in 2^15 tries; a RST it gets wrong ends nothing.
 constexpr std::uint32_t peer_rst_window = 1u << 17;
-// A closed flow lingers this long after its last packet, so that the last
-// ACKs and retransmissions of its close (backing off for seconds on a lossy
-// path) find it closed instead of starting a new trace.
+// A closed flow lingers this long after its last packet, and twice the gap
+// before it, so that the last ACKs and retransmissions of its close (backing
+// off for seconds on a lossy path) find it closed instead of starting anew.
 constexpr Duration closed_linger = std::chrono::seconds(10);
+Duration linger_end(const Flow& f) { return f.last_seen + closed_linger + 2 * f.close_gap; }
 // Mixed into the sampling hash, so the sampled set is not simply "low hashes".
 constexpr std::size_t sample_hash_mix = 0x9e3779b97f4a7c15ull;
 
@@ -113,8 +114,8 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
     case FlowTimer::linger:
       // A round still running when the linger ends re-arms it when it ends.
       if (f.phase != Phase::closing || f.trace) return;
-      if (now.mono < f.last_seen + closed_linger) {
-        arm(key, f, FlowTimer::linger, f.last_seen + closed_linger);
+      if (now.mono < linger_end(f)) {
+        arm(key, f, FlowTimer::linger, linger_end(f));
         return;
       }
       flows_.erase(key);
@@ -371,7 +372,7 @@ void Engine::settle(const FlowKey& key, Flow& f, Instant now) {
   end_round(f, *reason, now);
   admit_waiting(now);
   if (f.phase == Phase::closing) {
-    arm(key, f, FlowTimer::linger, std::max(now.mono, f.last_seen + closed_linger));
+    arm(key, f, FlowTimer::linger, std::max(now.mono, linger_end(f)));
     return;
   }
   enter(key, f, Phase::resting, now);
@@ -417,11 +418,15 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   if ((ends_flow || filter_.requested_only) && !flows_.contains(key)) return verdict;
 
   Flow& f = find_or_create(key, now);
+  const Duration gap = now.mono - f.last_seen;
   f.last_seen = now.mono;
   // The rules skip it again after this one packet (not after a SYN, FIN or
   // RST, which always come).
   if (f.skip == Skip::wave && !ends_flow && !packet.has(wire::tcp_flag::syn)) f.skip = Skip::replies;
-  if (f.phase == Phase::closing) return verdict;  // the last packets of a closed connection
+  if (f.phase == Phase::closing) {  // the last packets of a closed connection
+    f.close_gap = gap;
+    return verdict;
+  }
   if (packet.has(wire::tcp_flag::ack)) f.last_ack = packet.ack;
   if (note_sent(f, packet, now.mono) && f.phase == Phase::watching) trigger(key, f, now);
   const wire::Bytes payload = packet.payload();

@@ -546,7 +546,7 @@ TEST(DupTrace, CloseMidTraceYieldsThePartialTrace) {
   net.stream(3, 10ms);
   EXPECT_EQ(net.sent_probes_.size(), probes_before);
   EXPECT_EQ(engine.counters().traces_started, 1u);
-  net.advance(10s);
+  net.advance(11s);  // its linger: 10 s, and twice the last gap
   EXPECT_EQ(engine.flow_count(), 0u);
 }
 

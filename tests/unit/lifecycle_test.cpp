@@ -84,7 +84,7 @@ TEST(Lifecycle, AFlowIsFreshThenTracingThenRestingThenTracingAgainThenClosing) {
   EXPECT_EQ(engine.counters().illegal_transitions, 0u);
 }
 
-TEST(Lifecycle, AClosedFlowLingersTenSecondsAfterItsLastPacketNotItsFin) {
+TEST(Lifecycle, AClosedFlowLingersPastItsCloseBackingOff) {
   core::Engine engine(skipping_with_repeat());
   Network net(engine, three_routers(), flow_from(40001));
   const core::FlowKey key = net.key();
@@ -93,16 +93,18 @@ TEST(Lifecycle, AClosedFlowLingersTenSecondsAfterItsLastPacketNotItsFin) {
   fin.flags = 0x11;
   net.send(fin);
   ASSERT_EQ(engine.phase(key), Phase::closing);
-  // On a lossy path its last data and FIN are retransmitted for seconds,
-  // backing off: each finds the flow closed, none starts it anew.
-  for (const auto gap : {4s, 8s, 9s}) {
+  // On a lossy path its last data and FIN are resent for seconds, the RTO
+  // doubling each time: each finds the flow closed, none starts it anew
+  // (nor counts as a second connection).
+  for (const auto gap : {2s, 4s, 8s, 16s}) {
     net.advance(gap);
     net.send(net.flow());
-    EXPECT_EQ(engine.phase(key), Phase::closing);
+    EXPECT_EQ(engine.phase(key), Phase::closing) << "after a gap of " << gap.count() << " s";
   }
-  net.advance(9s);
+  // Forgotten 10 s after its last packet and twice the gap before it.
+  net.advance(41s);
   EXPECT_EQ(engine.phase(key), Phase::closing);
-  net.advance(2s);  // 10 s after its last packet: forgotten
+  net.advance(2s);
   EXPECT_FALSE(engine.phase(key));
   EXPECT_EQ(net.traces.size(), 1u);
 }

@@ -87,6 +87,9 @@ struct Flow {
   std::uint32_t rounds = 0;          // rounds started so far
   Duration round_started{0};
   Duration last_seen{0};
+  // Closing: the gap before its last packet. A close backing off (its last
+  // data or FIN resent, the RTO doubling) comes again within twice that.
+  Duration close_gap{0};
   std::array<std::optional<Duration>, flow_timer_count> timers{};
   std::uint32_t packets_since_probe = 0;
   std::uint32_t packets_since_data = 0;  // a long run: a flow that only ACKs
