@@ -114,7 +114,7 @@ struct Tracer::Impl {
                  core::Instant now) {
     ++counters.copied_packets;
     if (!packet) {
-      counters.queue_unreadable.add(packet.error());
+      counters.copy_unreadable.add(packet.error());
       return;
     }
     (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false}, now);

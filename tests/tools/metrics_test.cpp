@@ -91,6 +91,8 @@ TEST(Metrics, TracerCountersAndGauges) {
   rt.copied_packets = 321;
   rt.log_copies_lost = 7;
   rt.icmp_unreadable.add(wire::ParseError::truncated);
+  rt.copy_unreadable.add(wire::ParseError::truncated);
+  rt.copy_unreadable.add(wire::ParseError::truncated);
   s.engine = e;
   s.runtime = rt;
   s.flows = core::Engine::FlowCounts{5, 1, 2, 3};
@@ -107,6 +109,7 @@ TEST(Metrics, TracerCountersAndGauges) {
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_refused_total{packet="peer",reason="reset_off_the_window"} 1)"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_unreadable_total{packet="icmp",reason="truncated"} 1)"));
   EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_unreadable_total{packet="queued",reason="truncated"} 0)"));
+  EXPECT_TRUE(contains_line(text, R"(nfqtrace_packets_unreadable_total{packet="copied",reason="truncated"} 2)"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_flows_tracked 5"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_flows_tracing 1"));
   EXPECT_TRUE(contains_line(text, "nfqtrace_flows_waiting 2"));

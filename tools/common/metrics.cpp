@@ -104,7 +104,8 @@ void tracer_metrics(Page& page, const core::EngineCounters& e, const runtime::Ru
   page.family("nfqtrace_packets_unreadable_total", "counter",
               "Packets that could not be read (each passed untouched), by packet and why.");
   const std::pair<std::string_view, const wire::ParseErrorCounts*> unreadable[] = {
-      {"queued", &r.queue_unreadable}, {"peer", &r.peer_unreadable}, {"icmp", &r.icmp_unreadable}};
+      {"queued", &r.queue_unreadable}, {"copied", &r.copy_unreadable},
+      {"peer", &r.peer_unreadable},    {"icmp", &r.icmp_unreadable}};
   for (const auto& [packet, counts] : unreadable) {
     for (std::size_t i = 0; i < wire::parse_error_kinds; ++i) {
       page.sample("nfqtrace_packets_unreadable_total",

@@ -63,6 +63,7 @@ std::string run_summary(std::string_view tool, const runtime::Tracer& tracer) {
              {"bad_extensions", e.icmp_bad_extensions}});
   add_group(groups, "unreadable ICMP", by_reason(r.icmp_unreadable));
   add_group(groups, "unreadable queued packets", by_reason(r.queue_unreadable));
+  add_group(groups, "unreadable copied packets", by_reason(r.copy_unreadable));
   add_group(groups, "unreadable peer packets", by_reason(r.peer_unreadable));
   add_group(groups, "peer resets", {{"off_the_window", e.peer_resets_rejected}});
   if (!groups.empty()) {

@@ -60,6 +60,7 @@ struct RuntimeCounters {
   std::uint64_t log_copies_lost = 0;      // copies (ours or the peer's) the log dropped
   // Packets we could not read, by why (each one is let through untouched).
   wire::ParseErrorCounts queue_unreadable;  // queued, yet not IP/TCP
+  wire::ParseErrorCounts copy_unreadable;   // copies of outgoing packets, not IP/TCP
   wire::ParseErrorCounts peer_unreadable;
   wire::ParseErrorCounts icmp_unreadable;   // not an error quoting TCP
   std::uint64_t probe_send_errors = 0;
