@@ -407,7 +407,7 @@ void Trace::on_retransmission(std::uint32_t seq, std::uint32_t end) {
 // Scheduling and timers: a reply is never taken for missing sooner.
 constexpr Duration silence_slack = std::chrono::milliseconds(10);
 
-Duration Trace::silent_at(const Probe& p) const {
+Duration Trace::margin_end(const Probe& p) const {
   const Duration after_first = p.ttl_first_sent + 3 * slowest_reply_;
   const Duration after_own = p.sent + std::max(2 * slowest_reply_, margin_floor_);
   return std::max(after_first, after_own) + silence_slack;
@@ -419,7 +419,7 @@ void Trace::expire(Duration now) {
     if (p.expires <= now) {
       p.expired = true;
       p.inferred = false;
-    } else if (!p.inferred && settles_after_margin(p) && silent_at(p) <= now) {
+    } else if (const auto silent = silent_at(p); !p.inferred && silent && *silent <= now) {
       p.inferred = true;
     }
   }
@@ -437,19 +437,25 @@ bool Trace::answered_above_since(std::uint8_t ttl, Duration sent) const {
   return false;
 }
 
-bool Trace::settles_after_margin(const Probe& p) const {
+std::optional<Duration> Trace::silent_at(const Probe& p) const {
   // A nearer router's ICMP is no slower than a further one's (but under
-  // rate limiting, which the repeats absorb): it is silent. Only answers to
-  // probes sent with it or later show that: on a busy host a whole wave's
-  // answers can come late, and an earlier wave's say nothing of that.
-  if (answered_above_since(p.ttl, p.sent)) return true;
+  // rate limiting, which the repeats absorb): it is silent.
+  if (answered_above_since(p.ttl, p.sent)) return margin_end(p);
   // A duplicate at or beyond the destination's TTL can only be answered by
   // the peer, at once, and a busy Linux peer may never answer it: it keeps
   // one D-SACK pending, which the next duplicate replaces (tcp_dsack_set)
   // and the next data segment clears (tcp_data_queue) while the ACK for a
   // copy of data it holds out of order waits (SACK compression, or deferred
   // while the application holds the socket).
-  return params_.mode == Mode::dup && destination_ttl_ != 0 && p.ttl >= destination_ttl_;
+  if (params_.mode == Mode::dup && destination_ttl_ != 0 && p.ttl >= destination_ttl_)
+    return margin_end(p);
+  // Only an earlier wave's answers: on a busy host a whole wave's answers
+  // can come late, and those say nothing of it. A wave none of whose higher
+  // TTLs answered (their routers rate-limiting, the peer's D-SACKs
+  // replaced) waits a quarter of --timeout.
+  if (answered_above_since(p.ttl, Duration::min()))
+    return std::max(margin_end(p), p.sent + params_.timeout / 4);
+  return std::nullopt;
 }
 
 std::optional<Duration> Trace::next_expiry() const {
@@ -457,7 +463,7 @@ std::optional<Duration> Trace::next_expiry() const {
   for (const Probe& p : probes_) {
     if (p.answered || p.expired) continue;
     Duration due = p.expires;
-    if (!p.inferred && settles_after_margin(p)) due = std::min(due, silent_at(p));
+    if (const auto silent = silent_at(p); !p.inferred && silent) due = std::min(due, *silent);
     if (!next || due < *next) next = due;
   }
   return next;

@@ -361,6 +361,25 @@ TEST(DupTrace, AnEarlierWavesAnswersDoNotTakeALateWaveForSilent) {
   EXPECT_LT(t.end.mono - t.start.mono, 1s) << "the late D-SACKs end it, not --timeout";
 }
 
+// A wave none of whose higher TTLs answers (routers rate-limiting their
+// ICMP, the peer's D-SACKs replaced) is taken for silent a quarter of
+// --timeout after it left, not at --timeout.
+TEST(DupTrace, AWaveWithoutHigherAnswersWaitsAQuarterOfTheTimeout) {
+  Path path = three_routers();
+  path.icmp_budget = {{2, 1}, {3, 1}};  // the first pass's probe only
+  path.dsacks_cleared = {14, 15};       // the second pass's duplicates (TTL 4)
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);
+  ASSERT_EQ(net.traces.size(), 1u);
+  const auto& t = net.traces[0];
+  EXPECT_EQ(t.reason, StopReason::reached);
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_EQ(t.hops[1].replies.size(), 1u);
+  EXPECT_GE(t.end.mono - t.start.mono, 250ms);
+  EXPECT_LT(t.end.mono - t.start.mono, 400ms) << "not --timeout (1 s)";
+}
+
 // A D-SACK for a probe taken for silent, after its round ended (within
 // --timeout), is written at once as a late hop reply, as a late ICMP one.
 TEST(DupTrace, ALateDSackIsWrittenMarkedLate) {

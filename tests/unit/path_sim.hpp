@@ -56,6 +56,7 @@ struct Path {
   std::map<int, std::function<void(testpkt::Buf&)>> rewrite_after;
   std::map<int, std::vector<testpkt::Label>> mpls_at;  // routers reporting a label stack
   std::map<int, Duration> slow_icmp;  // routers whose ICMP comes this much later
+  std::map<int, int> icmp_budget;     // routers answering only this many probes (rate limiting)
   // Beyond hop `lossy_after`, each exchange is lost with this probability.
   int lossy_after = 0;
   double loss = 0;
@@ -240,6 +241,10 @@ class Network {
       if (after < reach) rewrite(seen);
     if (ttl < d) {
       if (path_.silent.count(ttl)) return;
+      if (auto budget = path_.icmp_budget.find(ttl); budget != path_.icmp_budget.end()) {
+        if (budget->second == 0) return;
+        --budget->second;
+      }
       Pending p;
       p.when = now_ + 2 * ttl * path_.per_hop;
       if (auto slow = path_.slow_icmp.find(ttl); slow != path_.slow_icmp.end()) p.when += slow->second;

@@ -177,18 +177,19 @@ class Trace {
   void note_answered(const Probe& probe);  // for answered_above_since
   // Whether a TTL above `ttl` answered a probe sent at `sent` or later.
   bool answered_above_since(std::uint8_t ttl, Duration sent) const;
-  // Whether `probe`, unanswered, is settled once the silence margin has
-  // passed since it left, rather than at --timeout: below a TTL that
-  // answered a probe sent with it or after it, or in dup mode at or beyond
-  // the destination's TTL.
-  bool settles_after_margin(const Probe& probe) const;
-  // When `probe`, settling after the margin, is taken for silent: three
-  // round trips of the slowest reply after its TTL's first probe left, and
-  // two after it left itself (a repeat of a TTL already silent once need
-  // not wait the three again: a trace whose second pass leaves a round trip
-  // after the first ends 3 round trips after its start, not 4); never
-  // sooner than the floor late replies set, after it left.
-  Duration silent_at(const Probe& probe) const;
+  // When `probe`, unanswered, is taken for silent before its --timeout, if
+  // it is: once the margin has passed after a higher TTL answered a probe
+  // sent with it or after it, or in dup mode at or beyond the destination's
+  // TTL; a quarter of --timeout after it left when only an earlier wave's
+  // higher TTLs answered.
+  std::optional<Duration> silent_at(const Probe& probe) const;
+  // The margin: three round trips of the slowest reply after its TTL's
+  // first probe left, and two after it left itself (a repeat of a TTL
+  // already silent once need not wait the three again: a trace whose second
+  // pass leaves a round trip after the first ends 3 round trips after its
+  // start, not 4); never sooner than the floor late replies set, after it
+  // left.
+  Duration margin_end(const Probe& probe) const;
   // Stop set: steps the backward walk on as far as the replies allow.
   void walk_back(Duration now);
   void take_over_below(const PathMemory::Known& known);
