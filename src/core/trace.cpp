@@ -357,6 +357,8 @@ bool Trace::on_peer_sack(std::uint32_t left, std::uint32_t right, const wire::Ad
     p.answered = true;
     if (ended_) {  // taken for silent: its reply, late
       p.inferred = false;
+      // Beyond the destination it only confirms what the trace showed.
+      if (p.ttl > destination_ttl_ && destination_ttl_ != 0) return true;
       Reply late = destination_reply(peer, at, reply_ttl, p);
       late.late = true;
       record(p, late);

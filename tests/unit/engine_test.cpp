@@ -407,6 +407,25 @@ TEST(DupTrace, ALateDSackIsWrittenMarkedLate) {
   EXPECT_EQ(engine.counters().peer_late, 1u);
 }
 
+// Beyond the destination a late D-SACK only confirms the trace: no hop line
+// showing the destination further than its trace did.
+TEST(DupTrace, ALateDSackBeyondTheDestinationWritesNoHop) {
+  Path path = three_routers();
+  // The first pass's duplicates: TTL 16 first, TTL 5 twelfth, TTL 4 last;
+  // the second pass's (TTL 4 twice) answered 60 ms late, so that the round
+  // lasts till TTL 5 is taken for silent.
+  path.slow_dsacks = {{12, 300ms}, {14, 60ms}, {15, 60ms}};
+  core::Engine engine(config());
+  Network net(engine, path, client_flow());
+  net.stream(100, 10ms);  // 1 s
+  ASSERT_EQ(net.traces.size(), 1u);
+  ASSERT_EQ(net.traces[0].hops.size(), 4u);
+  std::map<int, int> late_at;  // ttl -> late hop lines
+  for (const auto& h : net.hops)
+    if (h.reply.late) ++late_at[h.ttl];
+  EXPECT_EQ(late_at, (std::map<int, int>{{4, 2}})) << "TTL 4's two, none at 5";
+}
+
 // A copy read late (the connection went on sending meanwhile) has an older
 // timestamp than the peer last saw: the peer would discard probes with it
 // (PAWS). They carry the newest TSval the peer echoed instead; an echo far
