@@ -336,6 +336,30 @@ TEST(DupTrace, ADSackThePeerClearedCostsTheSilenceMarginNotTheTimeout) {
   EXPECT_LT(t.end.mono - t.start.mono, 100ms) << "not --timeout (1 s)";
 }
 
+// The client's flow along `path`, 100 packets 10 ms apart (1 s), and the
+// engine tracing it with the default test config.
+struct OneSecondOfFlow {
+  core::Engine engine{config()};
+  Network net;
+  explicit OneSecondOfFlow(const Path& path) : net(engine, path, client_flow()) {
+    net.stream(100, 10ms);
+  }
+  // Its one trace, reached, with the destination at `distance`.
+  const core::TraceResult& reached(std::size_t distance) const {
+    EXPECT_EQ(net.traces.size(), 1u);
+    const core::TraceResult& t = net.traces.at(0);
+    EXPECT_EQ(t.reason, StopReason::reached);
+    EXPECT_EQ(t.hops.size(), distance);
+    return t;
+  }
+  std::map<int, int> late_hops_by_ttl() const {
+    std::map<int, int> late;
+    for (const auto& h : net.hops)
+      if (h.reply.late) ++late[h.ttl];
+    return late;
+  }
+};
+
 // On a busy host a whole wave's answers can come late. The first pass lost
 // the D-SACKs of TTL 4 (the destination), 5 and 6, so TTL 7 looked like the
 // destination; the second pass's D-SACKs then come 100 ms late. An answer
@@ -349,13 +373,9 @@ TEST(DupTrace, AnEarlierWavesAnswersDoNotTakeALateWaveForSilent) {
   // duplicates 14..21.
   path.dsacks_cleared = {11, 12, 13};
   for (int dup = 14; dup <= 21; ++dup) path.slow_dsacks[dup] = 100ms;
-  core::Engine engine(config());
-  Network net(engine, path, client_flow());
-  net.stream(100, 10ms);
-  ASSERT_EQ(net.traces.size(), 1u);
-  const auto& t = net.traces[0];
-  EXPECT_EQ(t.reason, StopReason::reached);
-  ASSERT_EQ(t.hops.size(), 4u) << "the destination at 4, not 7 with 4-6 silent";
+  const OneSecondOfFlow run(path);
+  const auto& t = run.reached(4);  // not 7, with 4-6 silent
+  ASSERT_EQ(t.hops.size(), 4u);
   EXPECT_FALSE(t.hops[3].replies.empty());
   EXPECT_EQ(t.hops[3].silent, core::Silence::none);
   EXPECT_LT(t.end.mono - t.start.mono, 1s) << "the late D-SACKs end it, not --timeout";
@@ -368,12 +388,8 @@ TEST(DupTrace, AWaveWithoutHigherAnswersWaitsAQuarterOfTheTimeout) {
   Path path = three_routers();
   path.icmp_budget = {{2, 1}, {3, 1}};  // the first pass's probe only
   path.dsacks_cleared = {14, 15};       // the second pass's duplicates (TTL 4)
-  core::Engine engine(config());
-  Network net(engine, path, client_flow());
-  net.stream(100, 10ms);
-  ASSERT_EQ(net.traces.size(), 1u);
-  const auto& t = net.traces[0];
-  EXPECT_EQ(t.reason, StopReason::reached);
+  const OneSecondOfFlow run(path);
+  const auto& t = run.reached(4);
   ASSERT_EQ(t.hops.size(), 4u);
   EXPECT_EQ(t.hops[1].replies.size(), 1u);
   EXPECT_GE(t.end.mono - t.start.mono, 250ms);
@@ -387,16 +403,12 @@ TEST(DupTrace, ALateDSackIsWrittenMarkedLate) {
   // The second pass sends TTL 4 twice (duplicates 14 and 15): the D-SACK
   // for the second comes 300 ms late.
   path.slow_dsacks[15] = 300ms;
-  core::Engine engine(config());
-  Network net(engine, path, client_flow());
-  net.stream(100, 10ms);  // 1 s
-  ASSERT_EQ(net.traces.size(), 1u);
-  const auto& t = net.traces[0];
-  EXPECT_EQ(t.reason, StopReason::reached);
+  const OneSecondOfFlow run(path);
+  const auto& t = run.reached(4);
   ASSERT_EQ(t.hops.size(), 4u);
   EXPECT_EQ(t.hops[3].replies.size(), 2u) << "the third came after the round";
   std::vector<core::HopEvent> late;
-  for (const auto& h : net.hops)
+  for (const auto& h : run.net.hops)
     if (h.reply.late) late.push_back(h);
   ASSERT_EQ(late.size(), 1u);
   EXPECT_EQ(late[0].ttl, 4);
@@ -404,7 +416,7 @@ TEST(DupTrace, ALateDSackIsWrittenMarkedLate) {
   EXPECT_EQ(late[0].reply.kind, core::ReplyKind::destination);
   EXPECT_GE(late[0].reply.rtt, 300ms);
   EXPECT_EQ(output::hop_json(late[0])["late"], true);
-  EXPECT_EQ(engine.counters().peer_late, 1u);
+  EXPECT_EQ(run.engine.counters().peer_late, 1u);
 }
 
 // Beyond the destination a late D-SACK only confirms the trace: no hop line
@@ -415,15 +427,9 @@ TEST(DupTrace, ALateDSackBeyondTheDestinationWritesNoHop) {
   // the second pass's (TTL 4 twice) answered 60 ms late, so that the round
   // lasts till TTL 5 is taken for silent.
   path.slow_dsacks = {{12, 300ms}, {14, 60ms}, {15, 60ms}};
-  core::Engine engine(config());
-  Network net(engine, path, client_flow());
-  net.stream(100, 10ms);  // 1 s
-  ASSERT_EQ(net.traces.size(), 1u);
-  ASSERT_EQ(net.traces[0].hops.size(), 4u);
-  std::map<int, int> late_at;  // ttl -> late hop lines
-  for (const auto& h : net.hops)
-    if (h.reply.late) ++late_at[h.ttl];
-  EXPECT_EQ(late_at, (std::map<int, int>{{4, 2}})) << "TTL 4's two, none at 5";
+  const OneSecondOfFlow run(path);
+  run.reached(4);
+  EXPECT_EQ(run.late_hops_by_ttl(), (std::map<int, int>{{4, 2}})) << "TTL 4's two, none at 5";
 }
 
 // A copy read late (the connection went on sending meanwhile) has an older
