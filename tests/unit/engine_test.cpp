@@ -819,23 +819,24 @@ Path two_silent_routers() {
   return path;
 }
 
+// The flow's first 100 bytes, which mangle mode sends at TTL 1.
+testpkt::Tcp send_first_mangled(Network& net) {
+  testpkt::Tcp first = net.flow();
+  first.payload.assign(100, 'a');
+  EXPECT_EQ(net.send(first).set_ttl, 1);
+  return first;
+}
+
 TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
   core::Engine engine(mangle_config(100));
   // The mangled packet dies silently at TTL 1; the sender resends it; the
   // peer's ACK for the resent bytes must not pass for the probe's delivery.
   Network net(engine, two_silent_routers(), client_flow());
-  testpkt::Tcp first = net.flow();
-  first.payload.assign(100, 'a');
-  ASSERT_EQ(net.send(first).set_ttl, 1);
+  const testpkt::Tcp first = send_first_mangled(net);
   testpkt::Tcp resend = first;
   resend.ip_id++;
   ASSERT_FALSE(net.send(resend).set_ttl.has_value());
-  testpkt::Tcp ack;
-  ack.src = first.dst;
-  ack.dst = first.src;
-  ack.sport = first.dport;
-  ack.dport = first.sport;
-  ack.flags = 0x10;
+  testpkt::Tcp ack = from_peer(net, 0x10, net.flow().ack);
   ack.ack = first.seq + 100;
   net.peer_sends(ack);
   EXPECT_TRUE(net.hops.empty());
@@ -848,9 +849,7 @@ TEST(MangleTrace, RetransmittedOriginalIsNoEvidenceOfDelivery) {
 TEST(MangleTrace, AnAckAfterTheCloseIsNoEvidenceOfDelivery) {
   core::Engine engine(mangle_config(100));
   Network net(engine, two_silent_routers(), client_flow());
-  testpkt::Tcp first = net.flow();
-  first.payload.assign(100, 'a');
-  ASSERT_EQ(net.send(first).set_ttl, 1);
+  const testpkt::Tcp first = send_first_mangled(net);
   net.flow().seq += 100;
   send_fin(net);  // the mangled original, dead at TTL 1, is resent after this
   testpkt::Tcp ack = from_peer(net, 0x10, net.flow().ack);
