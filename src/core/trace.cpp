@@ -44,7 +44,7 @@ Trace::Trace(const TraceParams& params, const FlowKey& flow, std::uint32_t round
       hops_(params.max_ttl),
       known_distance_(from.known_distance),
       margin_floor_(from.silence_margin),
-      answered_sent_(params.max_ttl),
+      answered_above_(params.max_ttl),
       probe_lengths_(from.probe_lengths),
       seq_offset_(from.seq_offset) {
   for (std::size_t i = 0; i < hops_.size(); ++i) hops_[i].ttl = static_cast<std::uint8_t>(i + 1);
@@ -429,20 +429,19 @@ void Trace::expire(Duration now) {
 }
 
 void Trace::note_answered(const Probe& p) {
-  auto& sent = answered_sent_[p.ttl - 1u];
-  if (!sent || *sent < p.sent) sent = p.sent;
-}
-
-bool Trace::answered_above_since(std::uint8_t ttl, Duration sent) const {
-  for (std::size_t i = ttl; i < answered_sent_.size(); ++i)
-    if (answered_sent_[i] && *answered_sent_[i] >= sent) return true;
-  return false;
+  // Answers are few, lookups (every unanswered probe, at every event of the
+  // round) many: the answer is noted for every TTL below it.
+  for (std::size_t i = 0; i + 1 < p.ttl; ++i) {
+    auto& newest = answered_above_[i];
+    if (!newest || *newest < p.sent) newest = p.sent;
+  }
 }
 
 std::optional<Duration> Trace::silent_at(const Probe& p) const {
+  const std::optional<Duration>& above = answered_above_[p.ttl - 1u];
   // A nearer router's ICMP is no slower than a further one's (but under
   // rate limiting, which the repeats absorb): it is silent.
-  if (answered_above_since(p.ttl, p.sent)) return margin_end(p);
+  if (above && *above >= p.sent) return margin_end(p);
   // A duplicate at or beyond the destination's TTL can only be answered by
   // the peer, at once, and a busy Linux peer may never answer it: it keeps
   // one D-SACK pending, which the next duplicate replaces (tcp_dsack_set)
@@ -455,8 +454,7 @@ std::optional<Duration> Trace::silent_at(const Probe& p) const {
   // can come late, and those say nothing of it. A wave none of whose higher
   // TTLs answered (their routers rate-limiting, the peer's D-SACKs
   // replaced) waits a quarter of --timeout.
-  if (answered_above_since(p.ttl, Duration::min()))
-    return std::max(margin_end(p), p.sent + params_.timeout / 4);
+  if (above) return std::max(margin_end(p), p.sent + params_.timeout / 4);
   return std::nullopt;
 }
 

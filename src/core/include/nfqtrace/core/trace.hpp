@@ -174,9 +174,7 @@ class Trace {
   // a late one, streamed at once).
   void record(const Probe& probe, const Reply& reply);
   std::uint8_t last_router_ttl() const;  // highest TTL answered by a router
-  void note_answered(const Probe& probe);  // for answered_above_since
-  // Whether a TTL above `ttl` answered a probe sent at `sent` or later.
-  bool answered_above_since(std::uint8_t ttl, Duration sent) const;
+  void note_answered(const Probe& probe);  // for answered_above_
   // When `probe`, unanswered, is taken for silent before its --timeout, if
   // it is: once the margin has passed after a higher TTL answered a probe
   // sent with it or after it, or in dup mode at or beyond the destination's
@@ -228,9 +226,9 @@ class Trace {
   std::uint8_t known_distance_ = 0;  // from earlier rounds
   Duration margin_floor_{0};          // from late replies in earlier rounds
   Duration slowest_reply_{0};         // the longest round trip of this round's replies
-  // Per TTL (index ttl - 1), when the last of its probes that got an
-  // answer was sent.
-  std::vector<std::optional<Duration>> answered_sent_;
+  // Per TTL (index ttl - 1), when the last probe that got an answer at a
+  // higher TTL was sent.
+  std::vector<std::optional<Duration>> answered_above_;
   std::array<std::uint8_t, probe_length_count> probe_lengths_{};
   // Sequence shift: confirmed (now or earlier), and the lowest TTL whose
   // quote showed it this round; the replies held meanwhile, oldest first.
