@@ -121,7 +121,7 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
       flows_.erase(key);
       return;
     case FlowTimer::next_round:
-      if (f.phase == Phase::resting && f.skip != Skip::none && f.round_due(now.mono)) {
+      if (f.phase == Phase::resting && passes_queue(f.skip) && f.round_due(now.mono)) {
         f.last_seen = now.mono;
         // Its next round begins with its next retransmission, or with its
         // next packet: it comes back to us.
@@ -137,7 +137,7 @@ void Engine::on_flow_timer(const FlowKey& key, Flow& f, FlowTimer which, Instant
 
 void Engine::on_idle_check(const FlowKey& key, Flow& f, Instant now) {
   if (f.phase == Phase::closing) return;  // the linger ends it
-  if (f.skip != Skip::none) {
+  if (passes_queue(f.skip)) {
     // Unseen while skipping is not idleness (its packets pass us by); ask
     // instead whether its connection still exists: a flow forgotten while
     // its connection lives would keep its mark, and its end would go
@@ -190,6 +190,10 @@ Skip Engine::next_packet_skip() const {
   return config_.skip_marks && config_.one_copy_waves ? Skip::wave : Skip::none;
 }
 
+Skip Engine::mangle_skip() const {
+  return config_.skip_marks && config_.queue_by_mark ? Skip::queued : Skip::none;
+}
+
 bool Engine::note_sent(Flow& f, const wire::TcpPacket& packet, Duration now) {
   if (auto ts = wire::parse_timestamps(packet.options())) f.clock.on_own(ts->val, now);
   if (packet.payload_len == 0) return false;
@@ -236,11 +240,12 @@ void Engine::enter(const FlowKey& key, Flow& f, Phase to, Instant now) {
     case Phase::admitted:
       // Its packets passed us by while it waited: that was no idleness.
       f.last_seen = now.mono;
-      if (f.skip != Skip::none && from == Phase::waiting) ++counters_.flows_waited_past;
+      if (passes_queue(f.skip) && from == Phase::waiting) ++counters_.flows_waited_past;
       set_skip(key, f, Skip::none);
       break;
     case Phase::tracing:
       admission_.start(from == Phase::admitted);
+      if (f.params->mode == Mode::mangle) set_skip(key, f, mangle_skip());
       break;
     case Phase::resting:
       // Until its next round (if any), its packets need not come through us.
@@ -341,7 +346,7 @@ void Engine::restart(const FlowKey& key, Instant now) {
   // yet traced and still coming through the queue.
   const bool untraced = f.phase == Phase::fresh || f.phase == Phase::watching ||
                         f.phase == Phase::waiting || f.phase == Phase::admitted;
-  if (f.rounds == 0 && untraced && f.skip == Skip::none) return;
+  if (f.rounds == 0 && untraced && !passes_queue(f.skip)) return;
   forget(key, now);
 }
 
@@ -566,8 +571,9 @@ std::optional<std::uint8_t> Engine::probe_mangle(const FlowKey& key, Flow& f,
   // routers answer, its destination stays unconfirmed.
   if (packet.payload_len == 0 && f.packets_since_data < ack_only_after) return std::nullopt;
   // The verdict must carry the whole packet: only what was captured whole,
-  // and never a GSO super-packet (its loss would cost dozens of segments).
-  if (meta.gso || packet.captured.size() < std::size_t{packet.ip_header_len} +
+  // never a GSO super-packet (its loss would cost dozens of segments), and
+  // never a copy (sent before its mark asked for the queue).
+  if (meta.gso || meta.copied || packet.captured.size() < std::size_t{packet.ip_header_len} +
                                                packet.tcp_header_len + packet.payload_len)
     return std::nullopt;
   wanted_.clear();
@@ -767,7 +773,7 @@ void Engine::handle(const SkipApplied& applied, Instant now) {
   const SkipChange& change = applied.change;
   // A cleared mark needs nothing more, done or not: the flow was leaving
   // the skip (and may be gone, or a new connection on the same ports).
-  if (!change.skipping()) return;
+  if (change.skip == Skip::none) return;
   auto it = flows_.find(change.flow);
   if (it == flows_.end() || it->second.skip == Skip::none) return;
   Flow& f = it->second;

@@ -16,11 +16,13 @@ namespace nfqtrace::runtime {
 
 namespace {
 
-// Clears every mark bit of ours, in every connection that has --mark's;
-// how many connections had one.
+// Clears every mark bit of ours, in every connection that has --mark's or
+// the two bits of a queued flow (Skip::queued); how many connections had one.
 std::size_t clear_marks(sys::ConntrackMarker& marker, const TracerOptions& options) {
-  auto n = marker.clear_everywhere(options.probe_mark, options.watch_mark | options.round_mark);
-  return n ? *n : 0;
+  const std::uint32_t below = options.watch_mark | options.round_mark;
+  auto n = marker.clear_everywhere(options.probe_mark, below);
+  auto queued = below != 0 ? marker.clear_everywhere(below, 0) : sys::Result<std::size_t>(0);
+  return (n ? *n : 0) + (queued ? *queued : 0);
 }
 
 }  // namespace
@@ -117,7 +119,7 @@ struct Tracer::Impl {
       counters.copy_unreadable.add(packet.error());
       return;
     }
-    (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false}, now);
+    (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false, true}, now);
   }
 
   // An ICMP error that answers a probe is ours alone: dropped here, the
@@ -204,9 +206,12 @@ struct Tracer::Impl {
     // The flow's packets queued since the last read must leave before the
     // ones that now pass the queue by, or the connection's packets leave out
     // of order: read them at once, before the wave's probes go out. (When
-    // the rules copy the connection's packets, none of them is queued.)
-    const bool copied = options.rules && options.rules->copy_outgoing;
-    if (s.ok() && change.skipping() && !change.recheck && !copied) (void)drain_queue();
+    // the rules copy the connection's packets, none of them is queued but a
+    // flow's in mangle mode, which may be leaving the queue for copies.)
+    const bool by_mark = options.rules && options.rules->queue_by_mark;
+    const bool none_queued = options.rules && options.rules->copy_outgoing && !by_mark;
+    const bool leaves_queue = change.skipping() || (by_mark && change.skip == core::Skip::none);
+    if (s.ok() && leaves_queue && !change.recheck && !none_queued) (void)drain_queue();
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
   }
@@ -218,6 +223,8 @@ struct Tracer::Impl {
   std::uint32_t mark_of(core::Skip skip) const {
     switch (skip) {
       case core::Skip::none: return 0;
+      // Not a skip: our rules queue it rather than copy it.
+      case core::Skip::queued: return options.watch_mark | options.round_mark;
       case core::Skip::all: return options.probe_mark;
       case core::Skip::watch: return options.probe_mark | options.watch_mark;
       case core::Skip::replies: return options.probe_mark | options.round_mark;
@@ -279,25 +286,32 @@ sys::Result<std::unique_ptr<Tracer>> Tracer::create(const TracerOptions& options
   // With our own rules, a flow whose trace is over skips the queue: its
   // connection gets the mark bits in conntrack, which the rules match first.
   TracerOptions effective = options;
-  if (effective.rules) {
-    effective.rules->queue_icmp = true;
-    effective.rules->copy_outgoing =
-        options.engine.trace.mode == core::Mode::dup && !options.flows_may_mangle;
-  }
   std::optional<sys::ConntrackMarker> conntrack;
   std::uint64_t stale_marks = 0;
-  if (options.rules) {
+  if (effective.rules) {
+    sys::RuleSpec& rules = *effective.rules;
+    rules.queue_icmp = true;
     if (auto m = sys::ConntrackMarker::open()) {
       // Marks an earlier run left (killed before it could clear them) would
       // keep their connections from ever being traced.
       stale_marks = clear_marks(*m, options);
       conntrack.emplace(std::move(*m));
       effective.engine.skip_marks = true;
-      effective.rules->bypass_mark = options.probe_mark;
-      effective.rules->watch_mark = options.watch_mark;
-      effective.rules->round_mark = options.round_mark;
-      effective.engine.one_copy_waves = sys::one_copy_waves(*effective.rules);
+      rules.bypass_mark = options.probe_mark;
+      rules.watch_mark = options.watch_mark;
+      rules.round_mark = options.round_mark;
     }
+    // Dup mode copies the connection's packets to us rather than queue
+    // them; mangle mode sends the packets themselves, queued. Where flows
+    // choose their mode, a flow in mangle mode asks for the queue by its
+    // mark; without marks, every flow is queued.
+    const bool by_mark = options.flows_may_mangle && conntrack && rules.watch_mark != 0 &&
+                         rules.round_mark != 0;
+    rules.copy_outgoing = by_mark || (options.engine.trace.mode == core::Mode::dup &&
+                                      !options.flows_may_mangle);
+    rules.queue_by_mark = by_mark;
+    effective.engine.queue_by_mark = by_mark;
+    effective.engine.one_copy_waves = conntrack && sys::one_copy_waves(rules);
   }
   auto impl = std::make_unique<Impl>(effective, sink, std::move(*queue), std::move(*log),
                                      std::move(*sender), std::move(icmp4), std::move(icmp6));

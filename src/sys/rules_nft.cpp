@@ -56,12 +56,19 @@ std::string copy_statement(const RuleSpec& spec) {
 
 std::string queue_rule(const RuleSpec& spec, Families families, std::string_view port_match,
                        const std::vector<std::uint16_t>& ports) {
-  const std::string rule = outgoing_match(spec, families, port_match, ports);
-  if (spec.copy_outgoing) return rule + copy_statement(spec) + "\n";
   // Bypass: with nobody reading the queue the packets still flow. The
   // counter counts every packet sent to the queue, also those let through
   // while it was full: the rule keeper reports those (queue_rule_packets).
-  return rule + fmt::format("counter queue num {} bypass\n", spec.queue_id);
+  const std::string queue = fmt::format("counter queue num {} bypass\n", spec.queue_id);
+  if (!spec.copy_outgoing) return outgoing_match(spec, families, port_match, ports) + queue;
+  std::string rules;
+  if (spec.queue_by_mark) {
+    // A flow in mangle mode (its mark asks): queued, the others copied.
+    rules = outgoing_match(spec, families, port_match, ports,
+                           fmt::format("ct mark & {:#x} == {:#x} ", all_mark_bits(spec), queued_mark(spec))) +
+            queue;
+  }
+  return rules + outgoing_match(spec, families, port_match, ports) + copy_statement(spec) + "\n";
 }
 
 // A round waiting for the packet of its next wave (all three mark bits): that
@@ -70,7 +77,7 @@ std::string queue_rule(const RuleSpec& spec, Families families, std::string_view
 // selected connections: another instance's mark must stay as it set it.
 std::string one_copy_rule(const RuleSpec& spec, Families families, std::string_view port_match,
                           const std::vector<std::uint16_t>& ports) {
-  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::uint32_t all_bits = all_mark_bits(spec);
   const std::string marked =
       fmt::format("ct mark & {0:#x} == {0:#x} tcp flags & (syn | fin | rst) == 0 ", all_bits);
   return outgoing_match(spec, families, port_match, ports, marked) + copy_statement(spec) +
@@ -86,9 +93,18 @@ std::string log_rules(const RuleSpec& spec, Families families, std::string_view 
   if (spec.local_port) match += fmt::format(" tcp dport {}", *spec.local_port);
   const std::string log = fmt::format(" log group {} snaplen {} queue-threshold 1\n",
                                       spec.nflog_group, peer_copy_bytes);
-  if (spec.log_all_peer_acks) return match + log;
+  if (spec.log_all_peer_acks && !spec.queue_by_mark) return match + log;
+  std::string every_ack;
+  if (spec.log_all_peer_acks) {
+    // Only a flow in mangle mode reads every acknowledgement.
+    const auto queued = [&](std::string_view is) {
+      return fmt::format(" ct mark & {:#x} {} {:#x}", all_mark_bits(spec), is, queued_mark(spec));
+    };
+    every_ack = match + queued("==") + log;
+    match += queued("!=");
+  }
   // FIN or RST, else SACK blocks: exclusive, so a packet with both is copied once.
-  return match + " tcp flags & (fin | rst) != 0" + log + match +
+  return every_ack + match + " tcp flags & (fin | rst) != 0" + log + match +
          " tcp flags & (fin | rst) == 0 tcp option sack exists" + log;
 }
 
@@ -147,7 +163,7 @@ std::string install_script(const RuleSpec& spec, Families families) {
   const std::string bypass = bypass_rule(spec.bypass_mark);
   const std::string bypass_in = bypass_rule(spec.bypass_mark | spec.round_mark);
   script += "\tchain out {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n";
-  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::uint32_t all_bits = all_mark_bits(spec);
   if (one_copy_waves(spec)) {
     if (!dports.empty()) script += one_copy_rule(spec, families, "tcp dport", dports);
     if (!sports.empty()) script += one_copy_rule(spec, families, "tcp sport", sports);

@@ -60,6 +60,9 @@ Status validate(const RuleSpec& spec) {
   // A zero mask would make the "not a probe" test fail for every packet, so
   // nothing would ever be queued.
   if (spec.probe_mark == 0) return Error{"the probe mark must have at least one bit set"};
+  // Without both bits, the mark of a queued flow would be every unmarked one's.
+  if (spec.queue_by_mark && (!spec.copy_outgoing || spec.watch_mark == 0 || spec.round_mark == 0))
+    return Error{"queueing flows by their mark needs copies of the others and two mark bits"};
   if (!spec.ipv4 && !spec.ipv6) return Error{"neither IPv4 nor IPv6 is enabled"};
   if (spec.host) {
     const bool v6 = spec.host->family == wire::Family::v6;
@@ -85,6 +88,12 @@ Families wanted_families(const RuleSpec& spec) {
 bool one_copy_waves(const RuleSpec& spec) {
   return spec.copy_outgoing && spec.bypass_mark != 0 && spec.watch_mark != 0 && spec.round_mark != 0;
 }
+
+std::uint32_t all_mark_bits(const RuleSpec& spec) {
+  return spec.bypass_mark | spec.watch_mark | spec.round_mark;
+}
+
+std::uint32_t queued_mark(const RuleSpec& spec) { return spec.watch_mark | spec.round_mark; }
 
 std::vector<std::uint16_t> unique_ports(std::vector<std::uint16_t> ports) {
   std::sort(ports.begin(), ports.end());

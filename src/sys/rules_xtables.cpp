@@ -140,10 +140,17 @@ std::string copy_target(const RuleSpec& spec) {
 }
 
 std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
-  const std::string rule = outgoing_match(spec, port_option, port);
-  if (spec.copy_outgoing) return rule + copy_target(spec);
   // --queue-bypass: with nobody reading the queue the packets still flow.
-  return rule + fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
+  const std::string queue = fmt::format(" -j NFQUEUE --queue-num {} --queue-bypass\n", spec.queue_id);
+  if (!spec.copy_outgoing) return outgoing_match(spec, port_option, port) + queue;
+  std::string rules;
+  if (spec.queue_by_mark) {
+    // A flow in mangle mode (its mark asks): queued, the others copied.
+    rules = outgoing_match(spec, port_option, port,
+                           fmt::format(" -m connmark --mark {:#x}/{:#x}", queued_mark(spec), all_mark_bits(spec))) +
+            queue;
+  }
+  return rules + outgoing_match(spec, port_option, port) + copy_target(spec);
 }
 
 // A round waiting for the packet of its next wave (all three mark bits): that
@@ -151,7 +158,7 @@ std::string queue_rule(const RuleSpec& spec, std::string_view port_option, std::
 // (bypass and round bits) without another copy. Only the selected
 // connections: another instance's mark must stay as that instance set it.
 std::string one_copy_rules(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
-  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::uint32_t all_bits = all_mark_bits(spec);
   const std::string rule =
       outgoing_match(spec, port_option, port, fmt::format(" -m connmark --mark {0:#x}/{0:#x}", all_bits),
                      " --tcp-flags FIN,SYN,RST NONE");
@@ -163,15 +170,23 @@ std::string one_copy_rules(const RuleSpec& spec, std::string_view port_option, s
 // The peer's packets: `port_option` is the mirror of the outgoing selection.
 // No -i: replies may come back through another interface than -o.
 std::string log_rules(const RuleSpec& spec, std::string_view port_option, std::uint16_t port) {
-  const std::string match = fmt::format("-A {}{} -p tcp -m tcp{}", in_chain(spec.queue_id),
-                                        address_match(spec, "-s"), port_match(spec, port_option, port));
+  const std::string peer = fmt::format("-A {}{} -p tcp", in_chain(spec.queue_id), address_match(spec, "-s"));
+  const std::string ports = " -m tcp" + port_match(spec, port_option, port);
   const std::string log =
       fmt::format(" -j NFLOG --nflog-group {} --nflog-size {} --nflog-threshold 1\n",
                   spec.nflog_group, peer_copy_bytes);
-  if (spec.log_all_peer_acks) return match + log;
+  if (spec.log_all_peer_acks && !spec.queue_by_mark) return peer + ports + log;
+  std::string every_ack, others;
+  if (spec.log_all_peer_acks) {
+    // Only a flow in mangle mode reads every acknowledgement.
+    const std::string mark = fmt::format("--mark {:#x}/{:#x}", queued_mark(spec), all_mark_bits(spec));
+    every_ack = peer + " -m connmark " + mark + ports + log;
+    others = " -m connmark ! " + mark;
+  }
+  const std::string match = peer + others + ports;
   // FIN or RST, else SACK blocks (option 5): exclusive, so that a packet with
   // both is copied once (NFLOG does not end the chain).
-  return match + " ! --tcp-flags FIN,RST NONE" + log + match +
+  return every_ack + match + " ! --tcp-flags FIN,RST NONE" + log + match +
          " --tcp-option 5 --tcp-flags FIN,RST NONE" + log;
 }
 
@@ -295,7 +310,7 @@ std::string install_script(const RuleSpec& spec, const Leftovers& leftovers, wir
     if (!contains(leftovers.chains, chain)) script += ":" + chain + " - [0:0]\n";
   }
   script += clearing_lines(leftovers);
-  const std::uint32_t all_bits = spec.bypass_mark | spec.watch_mark | spec.round_mark;
+  const std::uint32_t all_bits = all_mark_bits(spec);
   if (one_copy_waves(spec)) {
     for (std::uint16_t port : unique_ports(spec.dports)) script += one_copy_rules(spec, "--dport", port);
     for (std::uint16_t port : unique_ports(spec.sports)) script += one_copy_rules(spec, "--sport", port);

@@ -594,6 +594,19 @@ no_nfqtrace_rules() {
   return 1
 }
 
+# out_rule_packets NS PORT queue|copy: the connections' packets from source
+# port PORT that nfqtrace's outgoing rules queued, or copied to the log, so
+# far: both families, from the rules' counters (the xtables back end, which
+# counts every rule).
+out_rule_packets() {
+  local ns=$1 port=$2 target=NFQUEUE save
+  [[ $3 == copy ]] && target="NFLOG --nflog-prefix nfqtrace-out"
+  for save in iptables-save ip6tables-save; do
+    ns_exec "$ns" "$save" -c -t mangle 2>/dev/null |
+      grep -F -- "-OUT " | grep -E -- "--sport $port( |$)" | grep -F -- "-j $target" || true
+  done | sed -E 's/^\[([0-9]+):.*/\1/' | awk '{ n += $1 } END { print n + 0 }'
+}
+
 # nfqtrace_start NAME NS BIN ARGS...: starts nfqtrace and waits until its
 # rules are in place, so that the connections started next are seen from
 # their first packet. Its pid is nfqtrace's own (signals reach it directly);

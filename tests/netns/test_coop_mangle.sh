@@ -8,6 +8,9 @@
 #   * the forward trace with --client-mangle-freq 1
 #   * a server started with --allow-mangle false: a client asking for mangle
 #     gets a dup reverse trace, still correct
+#   * the server that allows mangle copies a dup client's packets (none of
+#     them is queued) and queues those of a client in mangle mode: its rules'
+#     counters
 # Usage: bash test_coop_mangle.sh /path/to/nfqtrace (server and client are
 # taken from the same directory)
 source "$(dirname "$0")/lib.sh"
@@ -40,7 +43,18 @@ run() {
   coop_check_traces "$name" "$fam" "$port" "$fmode" "$rmode" "$name"
 }
 
+# Of PORT's server, the packets queued and copied so far.
+queued() { out_rule_packets "$SRV" $PORT queue; }
+copied() { out_rule_packets "$SRV" $PORT copy; }
+
+q0=$(queued) c0=$(copied)
+run dup4 4 $PORT dup dup
+q1=$(queued) c1=$(copied)
+check "dup4: the server queued none of its packets to the dup client ($((q1 - q0)))" test $((q1 - q0)) -eq 0
+check "dup4: and copied some ($((c1 - c0)))" test $((c1 - c0)) -gt 0
 run both4 4 $PORT mangle mangle --client-send-dups=false --server-send-dups=false
+q2=$(queued)
+check "both4: the server queued its packets to the client in mangle mode ($((q2 - q1)))" test $((q2 - q1)) -gt 0
 run both6 6 $PORT mangle mangle --client-send-dups=false --server-send-dups=false
 run rev-freq1 4 $PORT dup mangle --server-send-dups=false --server-mangle-freq 1
 run fwd-freq1 4 $PORT mangle dup --client-send-dups=false --client-mangle-freq 1

@@ -303,6 +303,59 @@ TEST_F(RulesXtables, InDupModeTheConnectionsPacketsAreCopiedNotQueued) {
   ASSERT_TRUE(rules->remove());
 }
 
+// A cooperating server whose clients may ask for mangle mode: the packets
+// of a connection whose mark says so (the two bits below --mark's, without
+// them) are queued, the others copied; only that connection's peer has every
+// ACK logged, the others' only what dup mode reads.
+TEST_F(RulesXtables, AConnectionMarkedForTheQueueIsQueuedTheOthersCopied) {
+  RuleSpec s = spec(8);
+  s.sports = {7400};
+  s.nflog_group = 8;
+  s.copy_outgoing = true;
+  s.queue_by_mark = true;
+  s.log_all_peer_acks = true;
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
+  auto rules = Rules::install(s);
+  ASSERT_TRUE(rules) << rules.error().message();
+  for (const std::string tool : {"iptables", "ip6tables"}) {
+    const std::string listing = capture(tool + "-save -t mangle");
+    const std::string outgoing =
+        "-A NFQTRACE-Q8-OUT -p tcp -m mark ! --mark 0x4e510000/0x4e510000 ";
+    const std::string queued = outgoing +
+                               "-m connmark --mark 0xc000/0x4e51c000 -m tcp --sport 7400 -m addrtype "
+                               "--src-type LOCAL -j NFQUEUE --queue-num 8 --queue-bypass";
+    const std::string copied = outgoing +
+                               "-m tcp --sport 7400 -m addrtype --src-type LOCAL -j NFLOG "
+                               "--nflog-prefix nfqtrace-out";
+    ASSERT_NE(listing.find(queued), std::string::npos) << tool << "\n" << listing;
+    ASSERT_NE(listing.find(copied), std::string::npos) << tool << "\n" << listing;
+    EXPECT_LT(listing.find(queued), listing.find(copied)) << tool << ": the queue first, it ends the chain";
+    EXPECT_EQ(lines_with(listing, "NFQUEUE --queue-num 8").size(), 1u) << tool << ": no ICMP asked for";
+
+    const std::string peer = "-A NFQTRACE-Q8-IN -p tcp -m connmark ";
+    EXPECT_NE(listing.find(peer + "--mark 0xc000/0x4e51c000 -m tcp --dport 7400 -j NFLOG"),
+              std::string::npos)
+        << tool << ": every ACK of a connection in mangle mode\n" << listing;
+    EXPECT_NE(listing.find(peer + "! --mark 0xc000/0x4e51c000 -m tcp --dport 7400 "
+                                  "--tcp-option 5 --tcp-flags FIN,RST NONE -j NFLOG"),
+              std::string::npos)
+        << tool << ": the others' SACKs only\n" << listing;
+    EXPECT_EQ(lines_with(listing, "-A NFQTRACE-Q8-IN -p tcp -m tcp --dport 7400 -j NFLOG").size(), 0u)
+        << tool << ": no rule logs every ACK of every connection";
+  }
+  ASSERT_TRUE(rules->remove());
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+
+  // Without both bits the queued mark would be every unmarked connection's.
+  s.round_mark = 0;
+  auto refused = Rules::install(s);
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(one_line(refused.error().message())) << refused.error().message();
+  EXPECT_EQ(nfqtrace_lines(), 0u);
+}
+
 TEST_F(RulesXtables, RemoveLeavesNoTraceAndIsIdempotent) {
   RuleSpec s = spec(9);
   s.dports = {80};
@@ -736,6 +789,37 @@ TEST(RulesNft, InDupModeTheConnectionsPacketsAreCopiedNotQueued) {
   ASSERT_NE(at, std::string::npos) << marked;
   EXPECT_LT(at, marked.find("ct mark & 0x4e510000 == 0x4e510000")) << marked;
   EXPECT_TRUE(nft_accepts_without_queue(marked, 19)) << marked;
+}
+
+TEST(RulesNft, AConnectionMarkedForTheQueueIsQueuedTheOthersCopied) {
+  if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
+  RuleSpec s;
+  s.queue_id = 19;
+  s.sports = {7400};
+  s.nflog_group = 4;
+  s.copy_outgoing = true;
+  s.queue_by_mark = true;
+  s.log_all_peer_acks = true;
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
+  const std::string script = nft::install_script(s, Families{true, true});
+  const std::string queued =
+      "meta mark & 0x4e510000 != 0x4e510000 tcp sport 7400 ct mark & 0x4e51c000 == 0xc000 fib "
+      "saddr type local counter queue num 19 bypass\n";
+  const std::string copied =
+      "meta mark & 0x4e510000 != 0x4e510000 tcp sport 7400 fib saddr type local log prefix "
+      "\"nfqtrace-out\"";
+  ASSERT_NE(script.find(queued), std::string::npos) << script;
+  ASSERT_NE(script.find(copied), std::string::npos) << script;
+  EXPECT_LT(script.find(queued), script.find(copied)) << script;
+  EXPECT_NE(script.find("tcp dport 7400 ct mark & 0x4e51c000 == 0xc000 log group 4"), std::string::npos)
+      << script;
+  EXPECT_NE(script.find("tcp dport 7400 ct mark & 0x4e51c000 != 0xc000 tcp flags & (fin | rst) == 0 "
+                        "tcp option sack exists log group 4"),
+            std::string::npos)
+      << script;
+  EXPECT_TRUE(nft_accepts_without_queue(script, 19)) << script;
 }
 
 TEST(RulesNft, AWatchedConnectionsPacketsAreCopiedThenSkipTheQueue) {

@@ -428,3 +428,56 @@ TEST(Lifecycle, AWaveShortOfDataAsksForTheFlowsNextPacketsNotOne) {
   ASSERT_EQ(net.traces.size(), 1u);
   EXPECT_TRUE(net.traces[0].reached);
 }
+
+// A cooperating server's rules copy its clients' packets (dup mode needs no
+// more), but a client may ask for mangle mode, whose verdicts set the TTL of
+// the packets themselves: its round asks for the queue by its mark, and
+// leaves it when it ends. A copy (sent before the mark took) is never
+// mangled. The dup flow beside it is never queued.
+TEST(Lifecycle, ARoundInMangleModeAsksForTheQueueWhereTheRulesCopy) {
+  core::EngineConfig c = skipping_with_repeat();
+  c.one_copy_waves = true;
+  c.queue_by_mark = true;
+  core::Engine engine(c);
+  Network mangled(engine, three_routers(), flow_from(40030));
+  Network copied(engine, three_routers(), flow_from(40031));
+  mangled.copies_unless_queued = copied.copies_unless_queued = true;
+  core::TraceParams mangle = c.trace;
+  mangle.mode = core::Mode::mangle;
+  mangle.packet_freq = 1;
+  engine.request_trace(mangled.key(), mangle, sim::at(0ms));
+
+  mangled.stream(1, 10ms);
+  auto skips = sim::pending_skips(engine);
+  ASSERT_EQ(skips.size(), 1u);
+  EXPECT_EQ(skips[0].skip, core::Skip::queued);
+  EXPECT_TRUE(mangled.mangled_.empty()) << "the first packet was a copy";
+  answer_all(engine, mangled.now());
+  mangled.stream(60, 10ms);
+  mangled.advance(1s);
+  ASSERT_EQ(mangled.traces.size(), 1u);
+  EXPECT_TRUE(mangled.traces[0].reached);
+  EXPECT_FALSE(mangled.mangled_.empty());
+  skips = sim::pending_skips(engine);
+  ASSERT_FALSE(skips.empty());
+  EXPECT_EQ(skips.back().skip, core::Skip::all) << "past the queue till its next round";
+  answer_all(engine, mangled.now());
+
+  // Its next round: the rules copy the packet that starts it, then queue.
+  mangled.advance(1s);
+  mangled.stream(60, 10ms);
+  mangled.advance(1s);
+  ASSERT_EQ(mangled.traces.size(), 2u);
+  EXPECT_TRUE(mangled.traces[1].reached);
+  const auto queued = [&engine] {
+    const auto& decided = sim::decided(engine);
+    return std::count(decided.begin(), decided.end(), "queued");
+  };
+  EXPECT_EQ(queued(), 2);
+
+  copied.stream(40, 10ms);
+  ASSERT_EQ(copied.traces.size(), 1u);
+  EXPECT_TRUE(copied.traces[0].reached);
+  EXPECT_TRUE(copied.mangled_.empty());
+  EXPECT_EQ(queued(), 2) << "a dup flow is never queued";
+}

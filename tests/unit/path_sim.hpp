@@ -85,6 +85,7 @@ struct Fabric {
   // bringing a flow back for its next wave, the runtime applies as asked
   // (the engine needs no answer); the tests see them in `decided` only.
   std::set<core::FlowKey> between_waves;
+  std::map<core::FlowKey, core::Skip> marks;  // each flow's last skip asked for
 };
 inline std::map<const core::Engine*, Fabric>& fabrics() {
   static std::map<const core::Engine*, Fabric> all;
@@ -134,7 +135,10 @@ class Network {
     testpkt::Buf b = testpkt::ip_packet(t);
     auto p = wire::parse_tcp_packet(wire::Bytes(b), static_cast<std::uint32_t>(b.size()));
     EXPECT_TRUE(p);
-    core::Verdict v = engine_.on_outgoing(*p, core::PacketMeta{}, at(now_));
+    core::PacketMeta meta;
+    meta.copied = copies_unless_queued && fabrics()[&engine_].marks[key()] != core::Skip::queued;
+    core::Verdict v = engine_.on_outgoing(*p, meta, at(now_));
+    EXPECT_FALSE(v.set_ttl && meta.copied) << "a verdict for a copy: its packet has left";
     if (v.set_ttl) {
       mangled_.push_back(*v.set_ttl);
       testpkt::Buf m = b;
@@ -226,6 +230,9 @@ class Network {
   std::vector<testpkt::Buf> sent_probes_;
   std::vector<std::uint8_t> mangled_;
   int peer_dups_received = 0;  // duplicates that reached the peer
+  // The rules copy the flow's packets (no verdict applies) unless its mark
+  // asks for the queue (Skip::queued): a cooperating server's.
+  bool copies_unless_queued = false;
 
  private:
   void route(const testpkt::Buf& pkt, bool is_probe) {
@@ -361,7 +368,8 @@ inline void drain(core::Engine& engine) {
                      if (Network* n = network_of(change.flow)) n->take(change);
                    },
                    [&](const core::SkipChange& change) {
-                     const char* kinds[] = {"unskip", "skip", "watch", "between_waves", "wave"};
+                     const char* kinds[] = {"unskip", "skip", "watch", "between_waves", "wave", "queued"};
+                     fabric.marks[change.flow] = change.skip;
                      const bool was_between = fabric.between_waves.erase(change.flow) > 0;
                      // Back for the next wave: all its packets, or (one_copy_waves) the next.
                      const bool next_wave = was_between && (change.skip == core::Skip::none ||

@@ -67,7 +67,8 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   r.out_interface = interface;
   r.probe_mark = o.tracer.probe_mark;
   r.nflog_group = o.tracer.nflog_group;
-  // Clients may ask for mangle mode, whose evidence is the client's ACKs.
+  // Clients may ask for mangle mode, whose evidence is the client's ACKs
+  // (every one is logged of their connections alone, by their mark).
   r.log_all_peer_acks = allow_mangle;
   o.tracer.rules = r;
   return o;

@@ -67,6 +67,10 @@ struct EngineConfig {
   // ... and its rules can hand over a flow's next packet alone: a flow that
   // waits for the packet of its next wave asks for Skip::wave, not none.
   bool one_copy_waves = false;
+  // ... and its rules copy the flows' packets (dup mode) but queue those of
+  // a flow whose mark asks for it (Skip::queued): flows may ask for mangle
+  // mode (a cooperating server's clients), whose verdicts set the TTL.
+  bool queue_by_mark = false;
   Trigger trigger = Trigger::start;
 };
 

@@ -26,7 +26,8 @@ struct Verdict {
 // Where an outgoing packet came from, beyond its bytes.
 struct PacketMeta {
   std::uint32_t out_ifindex = 0;
-  bool gso = false;  // a GSO super-packet: never mangled
+  bool gso = false;     // a GSO super-packet: never mangled
+  bool copied = false;  // a copy: the packet itself has left, no verdict applies
 };
 
 // Output: send this probe, a whole IP packet, out of `out_ifindex` (the
@@ -53,7 +54,14 @@ enum class Skip : std::uint8_t {
             // RST) is copied to on_outgoing, and then the rules themselves
             // turn it to `replies` (EngineConfig::one_copy_waves): the one
             // packet a round's next wave needs, and no more
+  queued,   // through the queue where the rules copy the others' packets: a
+            // round in mangle mode, whose verdicts set its packets' TTL
+            // (EngineConfig::queue_by_mark)
 };
+
+// Whether a flow's packets pass the queue by (and so need not be idle when
+// unseen).
+constexpr bool passes_queue(Skip skip) { return skip != Skip::none && skip != Skip::queued; }
 
 // Output: from now on, `flow`'s packets reach the engine as `skip` says. A
 // skipping flow is asked to skip again now and then (`recheck`): the answer
@@ -63,7 +71,7 @@ struct SkipChange {
   FlowKey flow;
   Skip skip = Skip::all;
   bool recheck = false;
-  bool skipping() const { return skip != Skip::none; }
+  bool skipping() const { return passes_queue(skip); }
 };
 
 // Input: what became of a SkipChange. Not applied, the flow keeps coming

@@ -85,7 +85,7 @@ class Engine {
     for (const auto& entry : flows_) {
       c.tracing += entry.second.phase == Phase::tracing;
       c.waiting += entry.second.phase == Phase::waiting;
-      c.skipping += entry.second.skip != Skip::none;
+      c.skipping += passes_queue(entry.second.skip);
     }
     return c;
   }
@@ -139,6 +139,9 @@ class Engine {
   // How a flow that waits for its next packet skips: `wave` when the rules
   // can hand over that one packet alone, else `none`.
   Skip next_packet_skip() const;
+  // How a round in mangle mode has its flow's packets come: queued, where
+  // the rules would copy them (its verdicts set their TTL).
+  Skip mangle_skip() const;
   // The probes that a packet of the peer's SACK blocks (D-SACKs) name: of
   // the round running, or late, of the last one.
   void take_peer_sacks(Flow& flow, const wire::TcpPacket& packet, Instant at);

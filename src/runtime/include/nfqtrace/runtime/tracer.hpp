@@ -35,8 +35,10 @@ struct TracerOptions {
   std::uint16_t nflog_group = 0;
   std::optional<std::uint64_t> stop_after_traces;  // --count
   // Flows may ask for mangle mode whatever engine.trace.mode says (the
-  // clients of a cooperating server): their packets must come through the
-  // queue. Otherwise, in dup mode, our rules copy them to the log instead.
+  // clients of a cooperating server): a flow in mangle mode has its packets
+  // queued by its conntrack mark, the others are copied to the log (without
+  // conntrack marks, all are queued). Otherwise, in dup mode, our rules copy
+  // them all.
   bool flows_may_mangle = false;
   // Our rules are removed by a privileged keeper process when we end, however
   // we end; needed to drop privileges (sys::drop_privileges) after set-up.

@@ -65,7 +65,16 @@ struct RuleSpec {
   // waits for us then, so no packet of it can be held back behind one that
   // passed the queue by. Mangle mode sends the packets themselves: queued.
   bool copy_outgoing = false;
+  // With copy_outgoing: a connection whose mark is watch_mark | round_mark
+  // alone (no bypass_mark) is queued, not copied. Flows choose their mode
+  // (a cooperating server's clients): one in mangle mode asks for the queue.
+  bool queue_by_mark = false;
 };
+
+// Every conntrack mark bit the rules use, and the mark of a connection
+// queued by queue_by_mark.
+std::uint32_t all_mark_bits(const RuleSpec& spec);
+std::uint32_t queued_mark(const RuleSpec& spec);
 
 // Whether these rules hand over a round's next packet alone (Skip::wave: all
 // three mark bits), then skip the connection again themselves.
