@@ -64,6 +64,19 @@ bool one_line(const std::string& message) {
   return !message.empty() && message.find('\n') == std::string::npos;
 }
 
+// A cooperating server on port 7400 whose clients may ask for mangle mode:
+// their packets copied, but a connection's in mangle mode queued by its mark.
+RuleSpec clients_choose_their_mode(RuleSpec s) {
+  s.sports = {7400};
+  s.copy_outgoing = true;
+  s.queue_by_mark = true;
+  s.log_all_peer_acks = true;
+  s.bypass_mark = 0x4e510000;
+  s.watch_mark = 0x8000;
+  s.round_mark = 0x4000;
+  return s;
+}
+
 class RulesXtables : public testing::XtablesRulesTest {
  protected:
   RuleSpec spec(std::uint16_t queue_id) {
@@ -308,15 +321,7 @@ TEST_F(RulesXtables, InDupModeTheConnectionsPacketsAreCopiedNotQueued) {
 // them) are queued, the others copied; only that connection's peer has every
 // ACK logged, the others' only what dup mode reads.
 TEST_F(RulesXtables, AConnectionMarkedForTheQueueIsQueuedTheOthersCopied) {
-  RuleSpec s = spec(8);
-  s.sports = {7400};
-  s.nflog_group = 8;
-  s.copy_outgoing = true;
-  s.queue_by_mark = true;
-  s.log_all_peer_acks = true;
-  s.bypass_mark = 0x4e510000;
-  s.watch_mark = 0x8000;
-  s.round_mark = 0x4000;
+  RuleSpec s = clients_choose_their_mode(spec(8));
   auto rules = Rules::install(s);
   ASSERT_TRUE(rules) << rules.error().message();
   for (const std::string tool : {"iptables", "ip6tables"}) {
@@ -795,14 +800,8 @@ TEST(RulesNft, AConnectionMarkedForTheQueueIsQueuedTheOthersCopied) {
   if (!succeeds("nft --version")) GTEST_SKIP() << "nft not installed";
   RuleSpec s;
   s.queue_id = 19;
-  s.sports = {7400};
   s.nflog_group = 4;
-  s.copy_outgoing = true;
-  s.queue_by_mark = true;
-  s.log_all_peer_acks = true;
-  s.bypass_mark = 0x4e510000;
-  s.watch_mark = 0x8000;
-  s.round_mark = 0x4000;
+  s = clients_choose_their_mode(s);
   const std::string script = nft::install_script(s, Families{true, true});
   const std::string queued =
       "meta mark & 0x4e510000 != 0x4e510000 tcp sport 7400 ct mark & 0x4e51c000 == 0xc000 fib "
