@@ -420,7 +420,9 @@ Verdict Engine::on_outgoing(const wire::TcpPacket& packet, const PacketMeta& met
   const FlowKey key = outgoing_key(packet);
   const bool ends_flow = packet.has(wire::tcp_flag::fin) || packet.has(wire::tcp_flag::rst);
   if (packet.has(wire::tcp_flag::syn)) restart(key, now);
-  if ((ends_flow || filter_.requested_only) && !flows_.contains(key)) return verdict;
+  const bool needs_request =
+      filter_.requested_only && !(filter_.forwarded_unasked && meta.forwarded);
+  if ((ends_flow || needs_request) && !flows_.contains(key)) return verdict;
 
   Flow& f = find_or_create(key, now);
   const Duration gap = now.mono - f.last_seen;

@@ -85,8 +85,8 @@ struct Tracer::Impl {
       queue.accept(qp.id);
       return;
     }
-    const core::Verdict verdict =
-        engine.on_outgoing(*packet, core::PacketMeta{qp.out_ifindex, qp.gso}, now);
+    const core::PacketMeta meta{qp.out_ifindex, qp.gso, false, qp.in_ifindex != 0};
+    const core::Verdict verdict = engine.on_outgoing(*packet, meta, now);
     if (verdict.set_ttl && qp.data.size() <= mangle_buffer.size()) {
       std::copy(qp.data.begin(), qp.data.end(), mangle_buffer.begin());
       wire::MutableBytes whole(mangle_buffer.data(), qp.data.size());
@@ -119,7 +119,8 @@ struct Tracer::Impl {
       counters.copy_unreadable.add(packet.error());
       return;
     }
-    (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false, true}, now);
+    (void)engine.on_outgoing(*packet, core::PacketMeta{lp.out_ifindex, false, true, lp.in_ifindex != 0},
+                             now);
   }
 
   // An ICMP error that answers a probe is ours alone: dropped here, the

@@ -84,6 +84,8 @@ struct NfLog::Impl {
     }
     const nlattr* out_dev = attributes[NFULA_IFINDEX_OUTDEV];
     packet.out_ifindex = out_dev != nullptr ? ntohl(mnl_attr_get_u32(out_dev)) : 0;
+    const nlattr* in_dev = attributes[NFULA_IFINDEX_INDEV];
+    packet.in_ifindex = in_dev != nullptr ? ntohl(mnl_attr_get_u32(in_dev)) : 0;
     return true;
   }
 

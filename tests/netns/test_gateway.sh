@@ -12,12 +12,20 @@
 #     rule is left on r1.
 # Without --forward, nfqtrace on r1 leaves forwarded connections alone: no
 # trace, no probe (no time-exceeded reaches the client).
-# Usage: bash test_gateway.sh /path/to/nfqtrace
+# nfqtrace-server --forward on r1, the client's host now a server behind the
+# gateway (a download from it to the outside host), per family, and from
+# its private address behind r1's port forwarding (DNAT, IPv4): the
+# connection is traced unasked, its trace written by nfqtrace-server, the
+# same hops as above (the inner host's path from r1 on), and the inner
+# host unharmed as above. Its own cooperating client is still served.
+# Usage: bash test_gateway.sh /path/to/nfqtrace (nfqtrace-server is taken
+# from the same directory)
 source "$(dirname "$0")/lib.sh"
 net_init gateway
 NFQ=${1:-}
 require "nfqtrace binary given" nfqtrace_binary_ok "$NFQ"
 needs_real_nfqtrace "$NFQ" "gateway"
+coop_binaries "$NFQ"
 
 section "network: client (public + private) — r1 (gateway, NAT for the private side) — r2 — r3 — server"
 net_build 3
@@ -90,4 +98,54 @@ check "nfqtrace ends on SIGINT with 0" nfqtrace_wait quiet 10
 check "no trace of the forwarded connection (got $(trace_records "${BG_OUT[quiet]}" | wc -l))" \
   test "$(trace_records "${BG_OUT[quiet]}" | wc -l)" -eq 0
 check "no nfqtrace rule left in r1" no_nfqtrace_rules "$R1"
+
+# The inner host serves a download to the outside host: its packets leave
+# from --port, forwarded by r1, where nfqtrace-server --forward runs. Last,
+# the inner host's private address behind r1's port forwarding (DNAT): the
+# outside host connects to r1.
+has_trace() { [[ $(trace_records "$1" | wc -l) -ge 1 ]]; }
+R1_OUT=$(ns_exec "$R1" ip -4 -o addr show dev srvside | awk '{ split($4, a, "/"); print a[1]; exit }')
+ns_exec "$R1" iptables -t nat -A PREROUTING -i srvside -p tcp --dport 5220 -j DNAT --to-destination 192.168.1.1:5220
+for FAM in 4 6 dnat; do
+  PORT=$((5200 + ${FAM/dnat/20})) name="srv$FAM"
+  INNER=$(net_client_addr ${FAM/dnat/4}) OUTER=$(net_server_addr ${FAM/dnat/4}) DIAL=$INNER
+  [[ $FAM == dnat ]] && INNER=$(priv_addr 4) DIAL=$R1_OUT
+  FAM=${FAM/dnat/4}
+  section "IPv$FAM: nfqtrace-server --forward --port $PORT on r1, a download from the inner host ($INNER) to $OUTER (dialled: $DIAL)"
+  data="$NET_TMP/$name.bin" got="$NET_TMP/$name.got"
+  make_data "$data" 512
+  download_server "$CLI" "$FAM" "$PORT" "$data"
+  te=$([[ $FAM == 4 ]] && echo IcmpInTimeExcds || echo Icmp6InTimeExcds)
+  te_before=$(nstat_value "$CLI" $te) re_before=$(retransmissions)
+  require "nfqtrace-server --forward starts on r1" coop_server_start "$name" "$R1" --port $PORT --forward --format json
+  download_start "$name-down" "$SRV" "$FAM" "$DIAL" "$PORT" "$got"
+  check "the download client exits 0" bg_wait "$name-down" 30
+  check "the download arrives intact (sha256)" test "$(sha_of "$got")" = "$(sha_of "$data")"
+  te_after=$(nstat_value "$CLI" $te) re_after=$(retransmissions)
+  check "no time-exceeded reached the inner host ($te $te_before -> $te_after)" test "$te_after" = "$te_before"
+  check "the inner host retransmitted nothing but tail loss probes ($re_before -> $re_after)" \
+    test "$re_after" = "$re_before"
+  wait_until 5 has_trace "${BG_OUT[$name]}" || true  # a round may still wait for late answers
+  bg_signal "$name" INT
+  rc=0; bg_wait "$name" 10 || rc=$?
+  check "nfqtrace-server ends on SIGINT with 0 (exit status $rc)" test "$rc" -eq 0
+  check "no nfqtrace rule left in r1" no_nfqtrace_rules "$R1"
+  check_one_trace "$name" "IPv$FAM ($name), the inner server's connection from r1" "$NET_TMP/want$FAM" dup \
+    "$INNER" "$OUTER" "" "$PORT"
+done
+
+PORT=5210
+section "IPv4: nfqtrace-server --forward --port $PORT on r1 still serves its own client (from the client's host)"
+require "nfqtrace-server --forward starts on r1" coop_server_start own "$R1" --port $PORT --forward --format json
+coop_client_start own-client "$CLI" 198.18.1.2:$PORT --format json
+rc=0; bg_wait own-client 30 || rc=$?
+show_file "client stderr" "${BG_ERR[own-client]}" 5
+check "the client exits 0 (exit status $rc)" test "$rc" -eq 0
+check "the client got the server's reverse trace, reached" \
+  test "$(trace_records "${BG_OUT[own-client]}" | jq -r 'select(.direction == "reverse" and .reached) | 1' | wc -l)" -eq 1
+bg_signal own INT
+rc=0; bg_wait own 10 || rc=$?
+check "nfqtrace-server ends on SIGINT with 0 (exit status $rc)" test "$rc" -eq 0
+check "no nfqtrace rule left in r1" no_nfqtrace_rules "$R1"
+check "no nfqtrace rule left in the client's host" no_nfqtrace_rules "$CLI"
 net_finish

@@ -905,6 +905,32 @@ TEST(RequestedTraces, OnlyRequestedFlowsAreTracedWithTheirOwnParameters) {
   for (const auto& hop : asked.traces[0].hops) EXPECT_EQ(hop.replies.size(), 1u);
 }
 
+// nfqtrace-server --forward: a connection this host forwards has no
+// cooperating client to ask for its trace: it is traced unasked, with the
+// default parameters, while the server's own connections still wait to be
+// asked. Without the option it is left alone like any unasked one.
+TEST(RequestedTraces, AForwardedConnectionIsTracedUnaskedWhenTheFilterSaysSo) {
+  for (const bool unasked_ok : {true, false}) {
+    core::FlowFilter filter = requested_only();
+    filter.forwarded_unasked = unasked_ok;
+    core::Engine engine(config(), filter);
+    Network own(engine, three_routers(), other_flow(50010));
+    Network forwarded(engine, three_routers(), other_flow(50011));
+    forwarded.forwarded = true;
+    own.stream(20, 10ms);
+    forwarded.stream(20, 10ms);
+    EXPECT_TRUE(own.sent_probes_.empty()) << "the server's own connection, not asked for";
+    if (!unasked_ok) {
+      EXPECT_TRUE(forwarded.sent_probes_.empty());
+      EXPECT_EQ(engine.flow_count(), 0u);
+      continue;
+    }
+    ASSERT_EQ(forwarded.traces.size(), 1u);
+    EXPECT_EQ(forwarded.traces[0].reason, StopReason::reached);
+    EXPECT_EQ(forwarded.traces[0].hops.back().ttl, 4u);
+  }
+}
+
 TEST(RequestedTraces, ForgettingAFlowEndsItsTraceAsClosed) {
   core::Engine engine(config(), requested_only());
   Path path = three_routers();

@@ -137,6 +137,7 @@ class Network {
     EXPECT_TRUE(p);
     core::PacketMeta meta;
     meta.copied = copies_unless_queued && fabrics()[&engine_].marks[key()] != core::Skip::queued;
+    meta.forwarded = forwarded;
     core::Verdict v = engine_.on_outgoing(*p, meta, at(now_));
     EXPECT_FALSE(v.set_ttl && meta.copied) << "a verdict for a copy: its packet has left";
     if (v.set_ttl) {
@@ -233,6 +234,7 @@ class Network {
   // The rules copy the flow's packets (no verdict applies) unless its mark
   // asks for the queue (Skip::queued): a cooperating server's.
   bool copies_unless_queued = false;
+  bool forwarded = false;  // this host forwards the connection: its packets came in by an interface
 
  private:
   void route(const testpkt::Buf& pkt, bool is_probe) {

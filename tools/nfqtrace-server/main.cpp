@@ -31,12 +31,16 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   std::optional<std::string> interface;
   double time_limit_s = 60, idle_s = 10;
   bool allow_mangle = true;
+  bool forward = false;
   app.add_option("--port", port, "TCP port to listen on (IPv4 and IPv6)")->required()->check(CLI::Range(1, 65535));
   app.add_option("--interface", interface, "only trace packets leaving through this interface");
   app.add_option("--max-clients", o.max_clients, "clients served at once")->check(CLI::Range(1, 100000))->capture_default_str();
   app.add_option("--client-time-limit", time_limit_s, "seconds a client may stay connected")->check(CLI::Range(1.0, 86400.0))->capture_default_str();
   app.add_option("--client-idle-timeout", idle_s, "seconds a client may stay silent")->check(CLI::Range(0.5, 3600.0))->capture_default_str();
   app.add_option("--allow-mangle", allow_mangle, "let clients ask for mangle mode (lowering the TTL of our own packets to them)")->capture_default_str();
+  app.add_flag("--forward", forward,
+               "also trace the connections from --port that this host forwards (a gateway in "
+               "front of servers), with the trace options given here; their results are written here only");
   cli::add_shared_options(app, shared);
   cli::add_metrics_options(app, o.metrics);
   cli::add_lookup_options(app, o.lookup);
@@ -59,12 +63,15 @@ std::variant<server::ServerOptions, cli::Exit> parse(int argc, char** argv) {
   o.limits.max_ttl = std::min<std::uint8_t>(o.limits.max_ttl, o.tracer.engine.trace.max_ttl);
   o.tracer.filter.sports = {o.port};
   o.tracer.filter.requested_only = true;
+  // A forwarded connection's server is another host: no client asks.
+  o.tracer.filter.forwarded_unasked = forward;
   o.tracer.engine.max_flows = static_cast<std::uint32_t>(o.max_clients);
 
   sys::RuleSpec r;
   r.queue_id = o.tracer.queue.queue_id;
   r.sports = {o.port};
   r.out_interface = interface;
+  r.forward = forward;
   r.probe_mark = o.tracer.probe_mark;
   r.nflog_group = o.tracer.nflog_group;
   // Clients may ask for mangle mode, whose evidence is the client's ACKs

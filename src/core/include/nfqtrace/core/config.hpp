@@ -80,8 +80,11 @@ struct FlowFilter {
   std::vector<std::uint16_t> dports, sports;
   std::optional<wire::Address> host;
   // Trace only the flows named by Engine::request_trace (the server traces
-  // each client's connection once the client asks, with its parameters).
+  // each client's connection once the client asks, with its parameters)...
   bool requested_only = false;
+  // ... and the connections this host forwards, unasked, with the default
+  // parameters (nfqtrace-server --forward: no cooperating end to ask).
+  bool forwarded_unasked = false;
 
   bool empty() const { return dports.empty() && sports.empty() && !host; }
 };

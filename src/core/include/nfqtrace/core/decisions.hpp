@@ -28,6 +28,7 @@ struct PacketMeta {
   std::uint32_t out_ifindex = 0;
   bool gso = false;     // a GSO super-packet: never mangled
   bool copied = false;  // a copy: the packet itself has left, no verdict applies
+  bool forwarded = false;  // it came in by an interface: a connection this host forwards
 };
 
 // Output: send this probe, a whole IP packet, out of `out_ifindex` (the

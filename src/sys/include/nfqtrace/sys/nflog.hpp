@@ -33,6 +33,7 @@ struct LoggedPacket {
   core::Instant at;            // kernel timestamp when present, else read time
   bool outgoing = false;       // logged with outgoing_log_prefix
   std::uint32_t out_ifindex = 0;  // the interface it leaves by (0: none)
+  std::uint32_t in_ifindex = 0;   // the interface it came in by (0: sent by this host)
 };
 
 class NfLog {
