@@ -1,6 +1,7 @@
 #include "nfqtrace/core/trace.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "nfqtrace/wire/tcp_packet.hpp"
@@ -15,6 +16,11 @@ constexpr std::size_t needed_to_confirm = 2;
 // Replies held for an unconfirmed shift at most (a flood of forged ones
 // pushes out the oldest; a real shift is confirmed by the next replies).
 constexpr std::size_t max_held = 64;
+// A silent TTL right below the destination is taken for a router's once the
+// chance that the destination's own probes there all went unanswered is
+// below this; until then it is asked again, up to this many batches more.
+constexpr double doubt_level = 0.01;
+constexpr unsigned max_doubt_batches = 2;
 
 // Whether a quote whose sequence number names no probe could still be
 // `probe`'s, shifted: the same IP length and, as far as the quote goes, the
@@ -130,6 +136,36 @@ bool Trace::all_settled_at(std::uint8_t ttl) const {
   });
 }
 
+unsigned Trace::wanted_at(std::uint8_t ttl) const {
+  const unsigned repeat = params_.ttl_repeat;
+  const std::uint8_t d = destination_ttl_;
+  if (params_.mode != Mode::dup || d <= floor_ || (ttl != d && ttl != d - 1)) return repeat;
+  // Judged once the TTL had its --ttlrepeat probes, then batch by batch.
+  const unsigned asked = hops_[d - 2u].probes_sent;
+  if (asked < repeat || asked >= repeat * (1 + max_doubt_batches) ||
+      !silence_in_doubt(static_cast<std::uint8_t>(d - 1)))
+    return repeat;
+  return (asked / repeat + 1) * repeat;
+}
+
+bool Trace::silence_in_doubt(std::uint8_t gap) const {
+  if (!hops_[gap - 1u].replies.empty()) return false;
+  unsigned unanswered = 0, answered = 0, settled = 0;
+  for (const Probe& p : probes_) {
+    const bool done = p.answered || p.expired || p.inferred;
+    if (p.ttl == gap) {
+      if (!done) return false;  // judged once all its answers had their time
+      ++unanswered;
+    } else if (p.ttl > gap && done) {
+      ++settled;
+      answered += p.answered ? 1u : 0u;
+    }
+  }
+  if (unanswered == 0 || settled == 0) return false;
+  const double missed = 1.0 - static_cast<double>(answered) / settled;
+  return std::pow(missed, unanswered) > doubt_level;
+}
+
 std::uint8_t Trace::first_pass_limit() const {
   const unsigned answered_reach = unsigned{last_router_ttl()} + params_.gap_limit;
   const unsigned first = known_window_ != 0 ? known_window_ : params_.first_window;
@@ -166,7 +202,8 @@ void Trace::wanted_ttls(std::vector<std::uint8_t>& out) const {
   // Second pass: once the first has shown how far to go.
   if (destination_ttl_ == 0 && !first_pass_settled()) return;
   for (std::uint8_t t = floor_; t <= h; ++t) {
-    for (unsigned n = hops_[t - 1u].probes_sent; n < params_.ttl_repeat; ++n) out.push_back(t);
+    const unsigned want = wanted_at(t);
+    for (unsigned n = hops_[t - 1u].probes_sent; n < want; ++n) out.push_back(t);
   }
 }
 
@@ -209,7 +246,7 @@ void Trace::record(const Probe& probe, const Reply& reply) {
 
 bool Trace::below_done(std::uint8_t ttl) const {
   for (std::uint8_t t = floor_; t < ttl; ++t)
-    if (hops_[t - 1u].probes_sent < params_.ttl_repeat) return false;
+    if (hops_[t - 1u].probes_sent < wanted_at(t)) return false;
   return std::all_of(probes_.begin(), probes_.end(), [&](const Probe& p) {
     return p.ttl >= ttl || p.answered || p.expired;
   });
@@ -482,7 +519,7 @@ std::optional<StopReason> Trace::finished() const {
   if (destination_ttl_ != 0) {
     if (!all_settled(destination_ttl_)) return std::nullopt;
     for (std::uint8_t t = floor_; t <= destination_ttl_; ++t)
-      if (hops_[t - 1u].probes_sent < params_.ttl_repeat)
+      if (hops_[t - 1u].probes_sent < wanted_at(t))
         return closing_ ? std::optional(StopReason::closed) : std::nullopt;
     if (peer_gone_) {
       for (std::uint8_t t = floor_; t < destination_ttl_; ++t)

@@ -432,6 +432,49 @@ TEST(DupTrace, ALateDSackBeyondTheDestinationWritesNoHop) {
   EXPECT_EQ(run.late_hops_by_ttl(), (std::map<int, int>{{4, 2}})) << "TTL 4's two, none at 5";
 }
 
+// A busy peer may leave most of a round's duplicates unnamed (its ACKs
+// deferred, the D-SACK pending replaced). Here the first pass's answer from
+// TTL 4 (the destination) is lost and TTL 5's named, so the destination
+// looks one further; of the second pass, one TTL 5 probe is named and none
+// of TTL 4's. Of the duplicates beyond TTL 4, 2 of 14 were named: TTL 4's
+// three going unanswered is no evidence of a silent router. It is asked
+// again (with TTL 5) before it is written silent, and answers.
+TEST(DupTrace, ATtlBelowADestinationThatAnsweredFewIsAskedAgainBeforeItIsSilent) {
+  Path path = three_routers();
+  // Duplicates 1..13 are the first pass's TTL 16..4 (only TTL 5's, 12,
+  // named); 14, 15 the second pass's TTL 5 (15 named), 16, 17 its TTL 4.
+  for (int dup = 1; dup <= 17; ++dup)
+    if (dup != 12 && dup != 15) path.dsacks_cleared.insert(dup);
+  const OneSecondOfFlow run(path);
+  const auto& t = run.reached(4);  // not 5, with 4 silent
+  ASSERT_EQ(t.hops.size(), 4u);
+  EXPECT_FALSE(t.hops[3].replies.empty());
+  EXPECT_EQ(t.hops[3].silent, core::Silence::none);
+  EXPECT_EQ(t.hops[3].probes_sent, 6) << "one more batch";
+  EXPECT_LT(t.end.mono - t.start.mono, 1s) << "not --timeout";
+}
+
+// A silent router right below a destination that answers few of its
+// duplicates: asked twice more at most, then written silent. Below one that
+// answers them all, its --ttlrepeat probes are enough.
+TEST(DupTrace, ASilentRouterBelowTheDestinationCostsMoreProbesOnlyWhenThePeerAnswersFew) {
+  for (const bool answers_few : {true, false}) {
+    SCOPED_TRACE(answers_few ? "the peer names one duplicate" : "the peer names them all");
+    Path path = three_routers();
+    path.silent = {3};
+    if (answers_few) {
+      for (int dup = 1; dup <= 100; ++dup)
+        if (dup != 13) path.dsacks_cleared.insert(dup);  // the first pass's TTL 4
+    }
+    const OneSecondOfFlow run(path);
+    const auto& t = run.reached(4);
+    ASSERT_EQ(t.hops.size(), 4u);
+    EXPECT_EQ(t.hops[2].silent, core::Silence::inferred);
+    EXPECT_EQ(t.hops[2].probes_sent, answers_few ? 9 : 3);
+    EXPECT_LT(t.end.mono - t.start.mono, 1s) << "not --timeout";
+  }
+}
+
 // A copy read late (the connection went on sending meanwhile) has an older
 // timestamp than the peer last saw: the peer would discard probes with it
 // (PAWS). They carry the newest TSval the peer echoed instead; an echo far

@@ -170,6 +170,15 @@ class Trace {
   bool below_done(std::uint8_t ttl) const;
   bool first_pass_settled() const;
   std::uint8_t first_pass_limit() const;  // dup: highest TTL of the first pass now
+  // Probes `ttl` wants in all: --ttlrepeat, and in dup mode a batch more
+  // (up to two) for the TTL right below the destination and the
+  // destination's while that TTL's silence is in doubt.
+  unsigned wanted_at(std::uint8_t ttl) const;
+  // Whether TTL `gap`, right below the destination, unanswered, may yet be
+  // the destination: had it been, its probes would have gone unanswered
+  // with a chance above doubt_level, judged by how many of theirs the
+  // destination's TTLs got answered (a busy peer names few duplicates).
+  bool silence_in_doubt(std::uint8_t gap) const;
   // `probe` answered with `reply`: a hop reply of its TTL (after the round,
   // a late one, streamed at once).
   void record(const Probe& probe, const Reply& reply);
