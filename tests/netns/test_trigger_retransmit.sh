@@ -108,6 +108,30 @@ hop_lines_in_traces() {
   done <<<"$extra"
   return 1
 }
+# round_packets TRACE_RECORD FAM: what the client sent and received during
+# that round (from 50 ms before it to 300 ms after), to tell a failing
+# round's cause from the test's log: probes (TTL <= 30) with their TTL and
+# bytes, the connection's own segments, the peer's ACKs with their SACK blocks.
+round_packets() {
+  local from to cap
+  from=$(date -d "$(jq -r .start <<<"$1")" +%s.%N) to=$(date -d "$(jq -r .end <<<"$1")" +%s.%N)
+  echo "  round $(jq .round <<<"$1")'s packets at the client ($from .. $to):"
+  for cap in "cap$2" "back$2"; do
+    tcpdump -nn -tt -S -v -r "$NET_TMP/$cap.pcap" 2>/dev/null | awk '
+      /^[0-9]+\.[0-9]+ / { if (line != "") print line; line = $0; next }
+      { line = line " " $0 }
+      END { if (line != "") print line }'
+  done | sort -n | awk -v from="$from" -v to="$to" '
+    $1 >= from - 0.05 && $1 <= to + 0.3 {
+      ttl = ""; if (match($0, /(ttl|hlim) [0-9]+/)) ttl = substr($0, RSTART, RLENGTH)
+      seq = ""; if (match($0, /seq [0-9]+:[0-9]+/)) seq = substr($0, RSTART, RLENGTH)
+      ack = ""; if (match($0, /ack [0-9]+/)) ack = substr($0, RSTART, RLENGTH)
+      sack = ""; if (match($0, /sack [0-9]+ [^]]*/)) sack = substr($0, RSTART, RLENGTH)
+      flags = ""; if (match($0, /Flags \[[^]]*\]/)) flags = substr($0, RSTART, RLENGTH)
+      printf "    %+.6f %s %s %s %s %s\n", $1 - from, ttl, flags, seq, ack, sack
+    }' | head -n 300
+}
+
 # loss_ok FILE: at least one trace with loss_from_ttl 3, none below 3.
 loss_ok() {
   local got; got=$(trace_records "$1" | jq -r '.loss_from_ttl // "none"' | paste -sd,)
@@ -127,6 +151,7 @@ for FAM in 4 6; do
   make_data "$DATA" $KIB
   upload_server "$SRV" $FAM $PORT
   capture_start "cap$FAM" "$CLI" fwd "$PROTO and tcp and dst port $PORT"
+  capture_start "back$FAM" "$CLI" fwd "$PROTO and tcp and src port $PORT"
   require "nfqtrace starts and installs its rules" nfqtrace_start "nfq$FAM" "$CLI" "$NFQ" \
     --dport $PORT --trigger retransmit --repeat 1 --ttlrepeat 10 --format json
   OUT=${BG_OUT[nfq$FAM]}
@@ -142,6 +167,7 @@ for FAM in 4 6; do
   bg_signal "nfq$FAM" INT
   rc=0; nfqtrace_wait "nfq$FAM" 5 || rc=$?
   capture_stop "cap$FAM"
+  capture_stop "back$FAM"
   loss_off
   bg_stop "upload-server-$PORT"
   show_file "nfqtrace stderr" "${BG_ERR[nfq$FAM]}" 10
@@ -188,7 +214,9 @@ for FAM in 4 6; do
   check "IPv$FAM: at least one trace reached the server (got $(wc -l <"$NET_TMP/reached$FAM") of $ntr)" \
     test -s "$NET_TMP/reached$FAM"
   while IFS= read -r rec; do
+    failed_before=$NET_CHECKS_FAILED
     check_trace "IPv$FAM round $(jq .round <<<"$rec")" "$rec" "$NET_TMP/tr$FAM" dup
+    (( NET_CHECKS_FAILED == failed_before )) || round_packets "$rec" "$FAM"
   done <"$NET_TMP/reached$FAM"
   check "IPv$FAM: a trace with loss_from_ttl 3 (r3), none below" loss_ok "$OUT"
 done
