@@ -206,15 +206,19 @@ struct Tracer::Impl {
                               : sys::Status(sys::Error{"no conntrack"});
     // The flow's packets queued since the last read must leave before the
     // ones that now pass the queue by, or the connection's packets leave out
-    // of order: read them at once, before the wave's probes go out. (When
-    // the rules copy the connection's packets, none of them is queued but a
-    // flow's in mangle mode, which may be leaving the queue for copies.)
-    const bool by_mark = options.rules && options.rules->queue_by_mark;
-    const bool none_queued = options.rules && options.rules->copy_outgoing && !by_mark;
-    const bool leaves_queue = change.skipping() || (by_mark && change.skip == core::Skip::none);
-    if (s.ok() && leaves_queue && !change.recheck && !none_queued) (void)drain_queue();
+    // of order: read them at once, before the wave's probes go out.
+    if (s.ok() && !change.recheck && leaves_queue(change.skip)) (void)drain_queue();
     engine.handle(core::SkipApplied{change, s.ok(), !s.ok() && s.error().code == ENOENT},
                   sys::now());
+  }
+
+  // Whether a flow whose mark now says `skip` is no longer queued by our
+  // rules (it may have been until now).
+  bool leaves_queue(core::Skip skip) const {
+    if (options.rules && options.rules->queue_by_mark) return skip != core::Skip::queued;
+    // The rules copy every connection's packets: none is ever queued.
+    if (options.rules && options.rules->copy_outgoing) return false;
+    return core::passes_queue(skip);
   }
 
   // Every mark bit of ours, and what a flow's mark is for each way it skips.
