@@ -50,19 +50,25 @@ loss_on() {
 loss_off() { ns_exec "$R2" iptables -F FORWARD; ns_exec "$R2" ip6tables -F FORWARD; }
 loss_drops() { ns_exec "$R2" "$1" -L FORWARD -v -x -n | awk '$3 == "DROP" { n += $1 } END { print n + 0 }'; }
 
+# capture_packets PCAP: one line per packet, epoch time first. tcpdump -v
+# prints the IP header fields on the first line of a packet and the TCP
+# ones on the same line (IPv6) or the next (IPv4): joined.
+capture_packets() {
+  tcpdump -nn -tt -S -v -r "$1" 2>/dev/null | awk '
+    /^[0-9]+\.[0-9]+ / { if (line != "") print line; line = $0; next }
+    { line = line " " $0 }
+    END { if (line != "") print line }'
+}
+
 # first_probe_and_rtx PCAP FAM: "<time of the first probe> <time of the first
 # retransmission>" (epoch seconds, "none" for either missing), from a capture
 # of what the client sent toward the server.
 first_probe_and_rtx() {
   local ttl=ttl
   [[ $2 == 6 ]] && ttl=hlim
-  tcpdump -nn -tt -S -v -r "$1" 2>/dev/null | awk -v ttlw="$ttl" '
-    # -v prints the IP header fields on the first line of a packet and the
-    # TCP ones on the same line (IPv6) or the next (IPv4): join them.
-    /^[0-9]+\.[0-9]+ / { if (line != "") handle(line); line = $0; next }
-    { line = line " " $0 }
-    END { if (line != "") handle(line)
-          printf "%s %s\n", (probe == "" ? "none" : probe), (rtx == "" ? "none" : rtx) }
+  capture_packets "$1" | awk -v ttlw="$ttl" '
+    { handle($0) }
+    END { printf "%s %s\n", (probe == "" ? "none" : probe), (rtx == "" ? "none" : rtx) }
     function handle(l,   t, ttl, m, s, e) {
       t = l; sub(/ .*/, "", t)
       if (!match(l, ttlw " [0-9]+")) return
@@ -116,12 +122,7 @@ round_packets() {
   local from to cap
   from=$(date -d "$(jq -r .start <<<"$1")" +%s.%N) to=$(date -d "$(jq -r .end <<<"$1")" +%s.%N)
   echo "  round $(jq .round <<<"$1")'s packets at the client ($from .. $to):"
-  for cap in "cap$2" "back$2"; do
-    tcpdump -nn -tt -S -v -r "$NET_TMP/$cap.pcap" 2>/dev/null | awk '
-      /^[0-9]+\.[0-9]+ / { if (line != "") print line; line = $0; next }
-      { line = line " " $0 }
-      END { if (line != "") print line }'
-  done | sort -n | awk -v from="$from" -v to="$to" '
+  for cap in "cap$2" "back$2"; do capture_packets "$NET_TMP/$cap.pcap"; done | sort -n | awk -v from="$from" -v to="$to" '
     $1 >= from - 0.05 && $1 <= to + 0.3 {
       ttl = ""; if (match($0, /(ttl|hlim) [0-9]+/)) ttl = substr($0, RSTART, RLENGTH)
       seq = ""; if (match($0, /seq [0-9]+:[0-9]+/)) seq = substr($0, RSTART, RLENGTH)
